@@ -1,0 +1,3 @@
+from blippsync.cli import main
+
+main()

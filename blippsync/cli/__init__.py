@@ -1,0 +1,91 @@
+"""The `blippsync` command line (click: composable groups, exit code 2 for usage errors,
+environment-variable defaults, and a test runner, without writing any of it ourselves).
+
+Every failure the user can act on prints one line and exits 1; `--debug` shows the
+traceback of anything unexpected.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from blippsync import __version__
+from blippsync.app import App
+from blippsync.config import load_config
+from blippsync.errors import BlippsyncError
+
+
+class _Group(click.Group):
+    """Turns BlippsyncError into one line and exit 1; anything else into a short report."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except BlippsyncError as exc:
+            _fail(ctx, str(exc), exc)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # a bug: say so, keep the traceback for --debug
+            _fail(ctx, f"internal error: {type(exc).__name__}: {exc} "
+                       "(run with --debug for the traceback)", exc)
+
+
+def _fail(ctx: click.Context, message: str, exc: BaseException) -> None:
+    if (ctx.obj or {}).get("debug"):
+        import traceback
+
+        traceback.print_exception(exc)
+    from blippsync.redaction import redact
+
+    click.echo(f"error: {redact(message)}", err=True)
+    ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+                                           "auto_envvar_prefix": "BLIPPSYNC"})
+@click.version_option(__version__, "--version", prog_name="blippsync")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="BLIPPSYNC_CONFIG",
+              help="Configuration file (default: ./config.toml if present).")
+@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+    """blippsync: sync CRM customers and events, and walk them through review journeys."""
+    ctx.obj = {"debug": debug, "config_path": config_path}
+
+
+def get_app(ctx: click.Context) -> App:
+    """The App for this invocation, loading configuration on first use."""
+    root = ctx.find_root()
+    obj = root.obj
+    if "app" not in obj:
+        config = load_config(obj["config_path"])
+        from blippsync.logs import configure_logging
+
+        configure_logging(config, debug=obj["debug"])
+        app = App(config)
+        obj["app"] = app
+        root.call_on_close(app.close)
+    return obj["app"]
+
+
+def _register_commands() -> None:
+    from blippsync.cli import admin, businesses
+
+    for module in (admin, businesses):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register_commands()
+
+
+def main() -> None:
+    logging.captureWarnings(True)
+    sys.exit(cli.main(prog_name="blippsync", standalone_mode=True))

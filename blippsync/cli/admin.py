@@ -1,0 +1,69 @@
+"""`blippsync migrate`, `status` and `db stop`: looking after the database."""
+
+from __future__ import annotations
+
+import click
+
+from blippsync.cli import get_app
+from blippsync.cli.output import echo_json, echo_table
+from blippsync.migrations import migrate as apply_migrations
+from blippsync.status import collect_status
+
+
+@click.command("migrate")
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Apply pending database migrations (safe to run any number of times)."""
+    applied = apply_migrations(get_app(ctx).db)
+    if applied:
+        for migration in applied:
+            click.echo(f"applied {migration.path.name}")
+    else:
+        click.echo("database is up to date")
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Database, migrations and what needs attention; exit 1 when a human is needed."""
+    report = collect_status(get_app(ctx).db)
+    if as_json:
+        echo_json(report)
+    else:
+        db = report["database"]
+        click.echo(f"database: {db['url']} (PostgreSQL {db['server_version']})")
+        mig = report["migrations"]
+        click.echo(f"migrations: {len(mig['applied'])} applied, {len(mig['pending'])} pending"
+                   + (f" ({', '.join(mig['pending'])})" if mig["pending"] else ""))
+        for label, count in report["counts"].items():
+            click.echo(f"{label}: {count}")
+        if report["connections"]:
+            echo_table("Connections", ["business", "connector", "account", "status",
+                                       "last success", "last error"],
+                       [(c["business"], c["connector"], c["account_id"], c["status"]
+                         + (f" ({c['status_reason']})" if c["status_reason"] else ""),
+                         c["last_success_at"], c["last_error"]) for c in report["connections"]])
+    if report["needs_attention"]:
+        ctx.exit(1)
+
+
+@click.group("db")
+def db() -> None:
+    """The embedded PostgreSQL server."""
+
+
+@db.command("stop")
+@click.pass_context
+def stop(ctx: click.Context) -> None:
+    """Stop the embedded server (it starts again on the next command)."""
+    from blippsync.embedded import stop_embedded
+
+    app = get_app(ctx)
+    if app.config["database.url"]:
+        raise click.UsageError("database.url is set: there is no embedded server to stop")
+    stopped = stop_embedded(app.config.resolve_path("database.data_dir"))
+    click.echo("stopped" if stopped else "not running")
+
+
+COMMANDS = [migrate, status, db]

@@ -1,0 +1,174 @@
+"""Loading configuration: the TOML file, then BLIPPSYNC_* environment overrides.
+
+Secrets can always come from the environment, and a value in the file may point
+elsewhere instead of holding the secret itself (as datasette does):
+
+    client_secret = { "$env" = "QBO_CLIENT_SECRET" }
+    client_secret = { "$file" = "/run/secrets/qbo" }
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blippsync.errors import ConfigError
+from blippsync.settings import FREE_FORM_SECTIONS, SETTINGS, SETTINGS_BY_KEY, Setting
+
+CONFIG_ENV_VAR = "BLIPPSYNC_CONFIG"
+DEFAULT_CONFIG_NAME = "config.toml"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved settings. `path` is the file read (None: defaults and environment only)."""
+
+    values: Mapping[str, Any]
+    path: Path | None
+    plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def resolve_path(self, key: str) -> Path:
+        """A path setting, relative to the config file's folder."""
+        path = Path(self.values[key]).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def plugin_settings(self, name: str) -> Mapping[str, Any]:
+        return self.plugins.get(name, {})
+
+    def with_values(self, **overrides: Any) -> Config:
+        """A copy with some keys replaced (keys use __ for the dot: database__url)."""
+        values = dict(self.values)
+        for name, value in overrides.items():
+            values[name.replace("__", ".")] = value
+        return Config(values=values, path=self.path, plugins=self.plugins)
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the file (explicit path, $BLIPPSYNC_CONFIG, or ./config.toml if present)."""
+    env = os.environ if environ is None else environ
+    file = _pick_file(path, env)
+    raw: dict[str, Any] = {}
+    if file is not None:
+        try:
+            with open(file, "rb") as fh:
+                raw = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{file}: no such configuration file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    where = str(file) if file else "defaults"
+    values, plugins = _flatten(raw, where, file)
+    for setting in SETTINGS:
+        if setting.env_var in env:
+            values[setting.key] = _parse_env(setting, env[setting.env_var])
+        elif setting.key not in values:
+            values[setting.key] = setting.default
+    return Config(values=values, path=file.resolve() if file else None, plugins=plugins)
+
+
+def _pick_file(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    if path is not None:
+        return Path(path)
+    if env.get(CONFIG_ENV_VAR):
+        return Path(env[CONFIG_ENV_VAR])
+    default = Path(DEFAULT_CONFIG_NAME)
+    return default if default.exists() else None
+
+
+def _flatten(raw: Mapping[str, Any], where: str, file: Path | None
+             ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    values: dict[str, Any] = {}
+    plugins: dict[str, dict[str, Any]] = {}
+    for section, body in raw.items():
+        if section in FREE_FORM_SECTIONS:
+            if not isinstance(body, dict):
+                raise ConfigError(f"{where}: [{section}] must be a table of tables")
+            plugins = {name: dict(v) for name, v in body.items() if isinstance(v, dict)}
+            continue
+        if not isinstance(body, dict):
+            raise ConfigError(f"{where}: unknown key '{section}' (settings live in sections "
+                              "such as [database])")
+        for name, value in body.items():
+            key = f"{section}.{name}"
+            setting = SETTINGS_BY_KEY.get(key)
+            if setting is None:
+                raise ConfigError(f"{where}: unknown key '{key}'")
+            values[key] = _check_type(setting, _indirect(value, key, where, file), where)
+    return values, plugins
+
+
+def _indirect(value: Any, key: str, where: str, file: Path | None) -> Any:
+    """Follow {"$env" = NAME} and {"$file" = PATH} so secrets need not sit in the file."""
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("$env", "$file"):
+        kind, target = next(iter(value.items()))
+        if kind == "$env":
+            if target not in os.environ:
+                raise ConfigError(f"{where}: '{key}' reads ${target}, which is not set")
+            return os.environ[target]
+        secret_path = Path(target).expanduser()
+        if not secret_path.is_absolute() and file is not None:
+            secret_path = file.parent / secret_path
+        try:
+            return secret_path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}: '{key}' reads file {secret_path}: {exc.strerror}") from None
+    return value
+
+
+def _check_type(setting: Setting, value: Any, where: str) -> Any:
+    expected = setting.type
+    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is list and isinstance(value, list):
+        return [str(v) for v in value]
+    if not ok:
+        raise ConfigError(f"{where}: '{setting.key}' must be {_type_name(expected)}, "
+                          f"got {_type_name(type(value))}")
+    return value
+
+
+def _parse_env(setting: Setting, text: str) -> Any:
+    where = f"environment variable {setting.env_var}"
+    try:
+        if setting.type is bool:
+            low = text.strip().lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError
+        if setting.type is int:
+            return int(text)
+        if setting.type is float:
+            return float(text)
+        if setting.type is list:
+            return [part.strip() for part in text.split(",") if part.strip()]
+        if setting.type is dict:
+            parsed = tomllib.loads(f"v = {text}")["v"] if text.strip() else {}
+            if not isinstance(parsed, dict):
+                raise ValueError
+            return parsed
+    except (ValueError, tomllib.TOMLDecodeError):
+        raise ConfigError(f"{where}: '{setting.key}' must be {_type_name(setting.type)}, "
+                          f"got {text!r}" if not setting.secret else
+                          f"{where}: '{setting.key}' must be {_type_name(setting.type)}") from None
+    return text
+
+
+def _type_name(t: type) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+            list: "a list", dict: "a table"}.get(t, t.__name__)

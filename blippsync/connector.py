@@ -1,0 +1,116 @@
+"""The connector contract: what a connector is given and what it must provide.
+
+A connector is a small object with a name, the events it can emit, and a `sync` method
+that yields records (see `blippsync.records`). It gets everything it needs through a
+`ConnectorContext` and never touches the database. Optional capabilities (OAuth,
+webhooks) are separate protocols, checked with `isinstance`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from blippsync.records import Record
+
+
+class TokenProvider(Protocol):
+    """Hands out a valid access token; backed by the token vault."""
+
+    def access_token(self) -> str:
+        """A token valid for a while yet (refreshed ahead of expiry under a lock)."""
+        ...
+
+    def refresh_after_rejection(self, rejected_token: str) -> str:
+        """The remote answered 401 to `rejected_token`: refresh (once) and return the new one."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """Everything a connector may use during one pass."""
+
+    business_id: uuid.UUID
+    connection_id: uuid.UUID | None
+    account_id: str  # realm id, Jobber account id, '' when one per business
+    settings: Mapping[str, Any]  # the connection's settings merged over [plugins.<name>]
+    cursor: Mapping[str, Any] | None  # the last committed Checkpoint.cursor, None on a first run
+    http: httpx.Client
+    log: logging.Logger
+    full: bool = False  # a --full run: ignore the cursor, reload history
+    credentials: Mapping[str, Any] = field(default_factory=dict)  # decrypted, non-OAuth secrets
+    tokens: TokenProvider | None = None  # for OAuth connectors
+    options: Mapping[str, Any] = field(default_factory=dict)  # per-invocation (a file to import)
+    now: datetime | None = None  # injected clock for tests; None means the real one
+
+
+@runtime_checkable
+class Connector(Protocol):
+    name: str  # lower-case, also the customers.source value
+    version: str
+    events: Sequence[str]  # trigger event types it can emit
+    needs_oauth: bool
+
+    def sync(self, ctx: ConnectorContext) -> Iterator[Record]:
+        """Yield records from `ctx.cursor` onwards, with Checkpoints as progress is made."""
+        ...
+
+
+@dataclass(frozen=True)
+class OAuthClientSpec:
+    """How the token vault talks to a provider's token endpoint."""
+
+    token_url: str
+    authorize_url: str
+    client_id: str
+    client_secret: str
+    revoke_url: str | None = None
+    client_auth: str = "client_secret_basic"  # or client_secret_post
+    scope: str | None = None
+    extra_token_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class OAuthConnector(Protocol):
+    def oauth_spec(self, settings: Mapping[str, Any]) -> OAuthClientSpec:
+        """The provider's endpoints and client credentials, from configuration."""
+        ...
+
+    def token_expiry(self, token_response: Mapping[str, Any], now: datetime) -> datetime:
+        """When the access token in a token response expires."""
+        ...
+
+
+@dataclass(frozen=True)
+class WebhookNotice:
+    """One change a webhook announced: which account, which entity, what happened."""
+
+    account_id: str
+    entity: str
+    entity_id: str
+    operation: str
+    occurred_at: datetime | None = None
+    delivery_id: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class WebhookConnector(Protocol):
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes,
+                       settings: Mapping[str, Any]) -> bool:
+        """Is this delivery authentic? (signature over the raw body, constant-time compare)"""
+        ...
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[WebhookNotice]:
+        """The changes a verified delivery announces."""
+        ...
+
+    def fetch(self, ctx: ConnectorContext, notices: Sequence[WebhookNotice]) -> Iterator[Record]:
+        """Targeted fetches of the announced entities, yielding records like `sync`."""
+        ...

@@ -1,0 +1,80 @@
+"""What a connector yields: the records the core turns into rows.
+
+Connectors are pure producers: they never touch the database. The sync engine writes
+customers, events and the checkpoint that covers them in one transaction, so a record
+yielded after the last checkpoint may be produced again after a crash (writes are
+idempotent, so that is harmless) and a record before it never needs to be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    """One customer as the source knows it. Fields left None are left unchanged."""
+
+    external_id: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    tags: tuple[str, ...] = ()
+    archived: bool | None = None  # inactive at the source (QuickBooks Active=false...)
+    deleted: bool = False  # deleted at the source
+    review_requests_allowed: bool | None = None  # the source's own "don't ask" flag
+    sms_allowed: bool | None = None
+    location: str | None = None  # where it came from, for error reports ("file.csv:12")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A trigger event: one real business fact, identified by `dedupe_key`.
+
+    `dedupe_key` must name the fact, not the observation (for example
+    `quickbooks:<realm>:invoice:<id>:paid`), so seeing it twice stores it once.
+    """
+
+    event_type: str
+    dedupe_key: str
+    customer_external_id: str
+    occurred_at: datetime  # timezone-aware
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    contact_email: str | None = None  # preferred address for this fact (an invoice's BillEmail)
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerMerge:
+    """The source merged `merged_external_id` into `survivor_external_id`."""
+
+    survivor_external_id: str
+    merged_external_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Input the connector could not use: reported with where and why, nothing else stops."""
+
+    reason: str
+    location: str | None = None  # "customers.csv:12"
+    field: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Everything yielded so far is covered by `cursor`; the core stores it with those records.
+
+    The cursor must be JSON-serialisable; it comes back as `ConnectorContext.cursor` on the
+    next run.
+    """
+
+    cursor: Mapping[str, Any]
+
+
+Record = CustomerRecord | EventRecord | CustomerMerge | Rejected | Checkpoint

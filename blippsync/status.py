@@ -1,0 +1,50 @@
+"""What `blippsync status` reports: the database, its migrations and what it holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from blippsync.database import Database, redact_url
+from blippsync.migrations import status as migration_status
+
+# table -> label; counted only when the table exists (a fresh database has none)
+COUNTED_TABLES = {
+    "businesses": "businesses",
+    "customers": "customers",
+    "connections": "connections",
+    "trigger_events": "trigger events",
+    "customer_enrollments": "enrollments",
+    "review_requests": "review requests",
+}
+_PENDING_EVENTS = sa.text("SELECT count(*) FROM public.trigger_events WHERE routing_state = 'pending'")
+_CONNECTIONS = sa.text("""
+    SELECT c.id, c.business_id, b.name AS business, c.connector, c.account_id, c.status,
+           c.status_reason, c.last_success_at, c.last_error, c.consecutive_failures
+    FROM public.connections c JOIN public.businesses b ON b.id = c.business_id
+    ORDER BY b.name, c.connector
+""")
+
+
+def collect_status(db: Database) -> dict[str, Any]:
+    report: dict[str, Any] = {"database": {"url": redact_url(db.url)}}
+    report["database"]["server_version"] = db.check()
+    migrations = migration_status(db)
+    report["migrations"] = {
+        "applied": [f"{m.version:04d}_{m.name}" for m in migrations.applied],
+        "pending": [f"{m.version:04d}_{m.name}" for m in migrations.pending],
+    }
+    counts: dict[str, int] = {}
+    with db.connect() as conn:
+        for table, label in COUNTED_TABLES.items():
+            if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": f"public.{table}"}).scalar():
+                counts[label] = conn.execute(sa.text(f"SELECT count(*) FROM public.{table}")).scalar_one()
+        if "trigger events" in counts:
+            counts["events pending routing"] = conn.execute(_PENDING_EVENTS).scalar_one()
+        connections = ([dict(r._mapping) for r in conn.execute(_CONNECTIONS)]
+                       if "connections" in counts else [])
+    report["counts"] = counts
+    report["connections"] = connections
+    report["needs_attention"] = [c for c in connections if c["status"] != "connected"]
+    return report

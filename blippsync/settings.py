@@ -49,10 +49,96 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("csv.columns", dict, {}, "Column mapping: our field name -> the CSV header to read it "
             "from (fields: external_id, name, first_name, last_name, email, phone, address, tags, "
             "completed_at)."),
+    # --- journeys (routing, execution, retention) --------------------------------------------
+    Setting("journeys.route_batch_size", int, 1000, "Trigger events claimed per routing "
+            "transaction."),
+    Setting("journeys.execute_batch_size", int, 500, "Due enrollments claimed per execution "
+            "transaction."),
+    Setting("journeys.cooldown_days", int, 180, "Re-enrollment cooldown of a sequence unless its "
+            "settings say otherwise (cooldown_days)."),
+    Setting("journeys.review_cap_days", int, 90, "At most one review request to a customer across "
+            "all sequences within this many days."),
+    Setting("journeys.sms_daily_cap", int, 3, "At most this many SMS to one customer per 24 hours."),
+    Setting("journeys.sms_hours", str, "08:00-21:00", "Local hours (business time zone) SMS may be "
+            "sent in; a sequence may only narrow them (settings.sms_hours)."),
+    Setting("journeys.email_hours", str, "08:00-21:00", "Local hours email may be sent in unless "
+            "a sequence says otherwise (settings.email_hours; \"00:00-24:00\" for any time)."),
+    Setting("journeys.max_attempts", int, 3, "Delivery attempts before a step is failed."),
+    Setting("journeys.retry_backoff_seconds", int, 300, "First retry delay; each later retry waits "
+            "four times longer."),
+    Setting("journeys.send_lease_seconds", int, 600, "How long a claimed send may take before "
+            "another worker treats its outcome as unknown."),
+    Setting("journeys.retention_days", int, 90, "Finished enrollments older than this move to "
+            "customer_enrollments_archive."),
+    Setting("journeys.review_link_base_url", str, "", "Base URL of the review-link redirector "
+            "(<base>/r/<token> records the click). Empty: messages link to the Google review URL "
+            "directly."),
+    Setting("journeys.sms_stop_footer", str, " Reply STOP to opt out.", "Appended to an SMS whose "
+            "text does not mention STOP."),
+    # --- channels (message delivery) ---------------------------------------------------------
+    Setting("channels.email", str, "outbox", "Channel plugin that delivers email steps (outbox, "
+            "smtp, or a plugin's)."),
+    Setting("channels.sms", str, "outbox", "Channel plugin that delivers SMS steps (outbox, twilio, "
+            "or a plugin's)."),
+    Setting("channels.outbox_dir", str, ".blippsync/outbox", "Where the outbox channel writes "
+            "messages, relative to the config file's folder."),
+    Setting("smtp.host", str, "localhost", "SMTP server for the smtp channel."),
+    Setting("smtp.port", int, 587, "SMTP port."),
+    Setting("smtp.username", str, "", "SMTP login (empty: no AUTH)."),
+    Setting("smtp.password", str, "", "SMTP password.", secret=True),
+    Setting("smtp.starttls", bool, True, "Upgrade the connection with STARTTLS (required when "
+            "a username is set, unless the server is on loopback)."),
+    Setting("smtp.from_address", str, "", "From: address of review emails (empty: the business "
+            "name at no-reply@localhost)."),
+    Setting("smtp.timeout_seconds", float, 30.0, "SMTP socket timeout."),
+    Setting("twilio.account_sid", str, "", "Twilio Account SID (AC...)."),
+    Setting("twilio.auth_token", str, "", "Twilio auth token.", secret=True),
+    Setting("twilio.from_number", str, "", "Sending number in E.164 (or use "
+            "twilio.messaging_service_sid)."),
+    Setting("twilio.messaging_service_sid", str, "", "Twilio Messaging Service SID (MG...), used "
+            "instead of from_number when set."),
+    Setting("twilio.base_url", str, "https://api.twilio.com", "Twilio REST base URL."),
+    Setting("twilio.timeout_seconds", float, 15.0, "HTTP timeout of one Twilio call."),
     # --- logging ----------------------------------------------------------------------------
     Setting("logging.level", str, "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
     Setting("logging.format", str, "auto", "auto (text on a terminal, JSON lines otherwise), "
             "text or json."),
+    # --- daemon (`blippsync run`) -------------------------------------------------------------
+    Setting("daemon.id", str, "", "This replica's name in leases and heartbeats. Empty: "
+            "<hostname>-<pid>-<random>, new at every start."),
+    Setting("daemon.tick_seconds", float, 1.0, "How often the scheduler looks for due work."),
+    Setting("daemon.workers", int, 2, "Connections synced at once by this replica."),
+    Setting("daemon.lease_seconds", int, 60, "How long a claimed connection stays ours without a "
+            "renewal; a crashed replica's work is taken over after this."),
+    Setting("daemon.shutdown_grace_seconds", float, 20.0, "On SIGTERM/SIGINT: time given to the "
+            "work in hand to finish or checkpoint before the process exits anyway."),
+    Setting("daemon.sync_interval_seconds", int, 900, "Time between two syncs of a connection "
+            "(a connection's own sync_interval_seconds wins)."),
+    Setting("daemon.sync_intervals", dict, {}, "Per-connector sync interval in seconds "
+            "(connector name -> seconds), between the default and a connection's own."),
+    Setting("daemon.retry_seconds", int, 300, "Wait before retrying a connection whose sync "
+            "failed (doubled per consecutive failure, up to the sync interval)."),
+    Setting("daemon.journey_interval_seconds", float, 5.0, "How often events are routed and due "
+            "journey steps executed."),
+    Setting("daemon.journey_batch_size", int, 100, "Events routed / steps executed per claim."),
+    Setting("daemon.webhook_batch_size", int, 100, "Webhook notices fetched per connection pass."),
+    Setting("daemon.webhook_max_attempts", int, 8, "A webhook notice failing this many times is "
+            "marked failed (the daily reconciliation still catches its change)."),
+    Setting("daemon.token_refresh_interval_seconds", int, 60, "How often tokens near expiry are "
+            "refreshed."),
+    Setting("daemon.token_refresh_ahead_seconds", int, 600, "Refresh tokens expiring within "
+            "this many seconds."),
+    Setting("daemon.reconcile_interval_hours", float, 24.0, "Reconciliation of webhook-driven "
+            "connections (QuickBooks CDC since the last processed webhook)."),
+    Setting("daemon.retention_days", int, 30, "Processed webhook notices and stopped daemons' "
+            "heartbeats older than this are deleted (daily)."),
+    # --- http (webhooks, health, metrics, review links) ---------------------------------------
+    Setting("http.enabled", bool, True, "Serve HTTP from `blippsync run`."),
+    Setting("http.host", str, "127.0.0.1", "Address to listen on (0.0.0.0 in a container)."),
+    Setting("http.port", int, 8080, "Port to listen on (0: any free port, logged)."),
+    Setting("http.max_body_bytes", int, 1_048_576, "Webhook bodies larger than this get 413."),
+    Setting("http.stale_tick_seconds", float, 60.0, "/healthz reports unhealthy when the "
+            "scheduler has not ticked for this long."),
 )
 
 SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

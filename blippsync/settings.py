@@ -99,6 +99,44 @@ SETTINGS: tuple[Setting, ...] = (
             "instead of from_number when set."),
     Setting("twilio.base_url", str, "https://api.twilio.com", "Twilio REST base URL."),
     Setting("twilio.timeout_seconds", float, 15.0, "HTTP timeout of one Twilio call."),
+    # --- encryption / token vault (issue 4) ---------------------------------------------------
+    Setting("encryption.keys", list, [], "Token encryption keys (comma-separated in the "
+            "environment): the first encrypts, all decrypt. Make one with `blippsync keys "
+            "generate`.", secret=True),
+    Setting("encryption.key_file", str, "", "File with one key per line (first encrypts), used "
+            "when encryption.keys is empty; relative to the config file's folder."),
+    Setting("vault.refresh_margin_seconds", int, 300, "Refresh an access token this long before "
+            "it expires (never on every call)."),
+    Setting("vault.refresh_attempts", int, 4, "Tries against a token endpoint answering 5xx or "
+            "timing out, with backoff, before giving up for this pass (nothing is marked)."),
+    # --- quickbooks connector (issue 4) ------------------------------------------------------
+    Setting("quickbooks.client_id", str, "", "Intuit app client id."),
+    Setting("quickbooks.client_secret", str, "", "Intuit app client secret.", secret=True),
+    Setting("quickbooks.environment", str, "production", "production or sandbox (picks the API "
+            "base URL)."),
+    Setting("quickbooks.api_base_url", str, "", "API base URL; empty: the environment's preset."),
+    Setting("quickbooks.token_url", str, "https://oauth.platform.intuit.com/oauth2/v1/tokens/"
+            "bearer", "OAuth token endpoint."),
+    Setting("quickbooks.revoke_url", str, "https://developer.api.intuit.com/v2/oauth2/tokens/"
+            "revoke", "OAuth revocation endpoint."),
+    Setting("quickbooks.authorize_url", str, "https://appcenter.intuit.com/connect/oauth2",
+            "OAuth authorization page."),
+    Setting("quickbooks.redirect_uri", str, "", "Registered redirect URI for `connect quickbooks` "
+            "(empty: a loopback http://127.0.0.1:<port>/callback)."),
+    Setting("quickbooks.webhook_verifier_token", str, "", "Webhook verifier token (not the "
+            "client secret).", secret=True),
+    Setting("quickbooks.minor_version", int, 75, "minorversion sent with every API call."),
+    Setting("quickbooks.requests_per_minute", int, 500, "Request budget per company (realm), "
+            "shared by every worker."),
+    Setting("quickbooks.max_in_flight", int, 10, "Concurrent requests per company (realm)."),
+    Setting("quickbooks.page_size", int, 1000, "MAXRESULTS of a query page (at most 1000)."),
+    Setting("quickbooks.use_cdc", bool, True, "Use Change Data Capture for incremental runs "
+            "within 30 days of the cursor."),
+    Setting("quickbooks.timeout_seconds", float, 60.0, "HTTP timeout of one API call."),
+    Setting("quickbooks.max_retries", int, 5, "Retries of a 429/5xx/timeout before the pass "
+            "fails (honouring Retry-After, else 60 s for 429)."),
+    Setting("quickbooks.rate_limit_dir", str, "", "Folder of the machine-wide rate-limit files "
+            "(empty: <tmp>/blippsync-ratelimit-<uid>)."),
     # --- logging ----------------------------------------------------------------------------
     Setting("logging.level", str, "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
     Setting("logging.format", str, "auto", "auto (text on a terminal, JSON lines otherwise), "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +17,9 @@ from blippsync import __version__
 from blippsync.app import App
 from blippsync.config import load_config
 from blippsync.errors import BlippsyncError
+
+if TYPE_CHECKING:
+    from blippsync.plugins import Plugins
 
 
 class _Group(click.Group):
@@ -75,10 +78,20 @@ def get_app(ctx: click.Context) -> App:
     return obj["app"]
 
 
-def _register_commands() -> None:
-    from blippsync.cli import admin, businesses
+def get_plugins(ctx: click.Context) -> Plugins:
+    """The loaded plugins for this invocation (loaded once)."""
+    obj = ctx.find_root().obj
+    if "plugins" not in obj:
+        from blippsync.plugins import load_plugins
 
-    for module in (admin, businesses):
+        obj["plugins"] = load_plugins()
+    return obj["plugins"]
+
+
+def _register_commands() -> None:
+    from blippsync.cli import admin, businesses, sync
+
+    for module in (admin, businesses, sync):
         for command in module.COMMANDS:
             cli.add_command(command)
 

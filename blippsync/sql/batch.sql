@@ -1,0 +1,186 @@
+-- Writing one batch of connector records: customers staged with COPY, then resolved and
+-- merged set-wise; events inserted once per dedupe key. Every statement runs inside the
+-- batch's transaction, with :business_id and :source fixed for the batch.
+
+-- name: create_customer_stage
+CREATE TEMP TABLE IF NOT EXISTS blipp_stage_customers (
+    seq            integer NOT NULL,
+    external_id    text NOT NULL,
+    name           text,
+    email          text,
+    phone          text,
+    address        text,
+    tags           jsonb,
+    archived       boolean,
+    deleted        boolean NOT NULL DEFAULT false,
+    review_ok      boolean,
+    sms_allowed    boolean,
+    customer_id    uuid,
+    matched        text,            -- identity | key | email; NULL: a new customer
+    email_ok       boolean NOT NULL DEFAULT true,
+    conflict_with  uuid,
+    created        boolean NOT NULL DEFAULT false
+) ON COMMIT DELETE ROWS
+
+-- name: create_event_stage
+CREATE TEMP TABLE IF NOT EXISTS blipp_stage_events (
+    event_type            text NOT NULL,
+    dedupe_key            text NOT NULL,
+    external_customer_id  text NOT NULL,
+    occurred_at           timestamptz NOT NULL,
+    payload               jsonb NOT NULL,
+    historical            boolean NOT NULL
+) ON COMMIT DELETE ROWS
+
+-- name: clear_stages
+TRUNCATE blipp_stage_customers, blipp_stage_events
+
+-- name: analyze_customer_stage
+ANALYZE blipp_stage_customers
+
+-- name: resolve_by_identity
+-- 1. the (source, external id) pair seen before
+UPDATE blipp_stage_customers s SET customer_id = i.customer_id, matched = 'identity'
+FROM public.customer_identities i
+WHERE i.business_id = :business_id AND i.source = :source AND i.external_id = s.external_id
+
+-- name: resolve_by_customer_key
+-- 2. a customers row written by someone else (the web app) with this source and id
+UPDATE blipp_stage_customers s SET customer_id = c.id, matched = 'key'
+FROM public.customers c
+WHERE s.customer_id IS NULL AND c.business_id = :business_id AND c.source = :source
+  AND c.external_id = s.external_id
+
+-- name: resolve_by_email
+-- 3. the same email on a customer this source has not claimed under another id: the
+--    same person arriving from another system
+UPDATE blipp_stage_customers s SET customer_id = c.id, matched = 'email'
+FROM public.customers c
+WHERE s.customer_id IS NULL AND s.email IS NOT NULL
+  AND c.business_id = :business_id AND lower(c.email) = s.email
+  AND NOT (c.source = :source AND c.external_id IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM public.customer_identities i
+                  WHERE i.customer_id = c.id AND i.source = :source)
+
+-- name: unmatch_email_duplicates
+-- two ids of this source matched one customer by email: only the first is that person
+UPDATE blipp_stage_customers s SET customer_id = NULL, matched = NULL
+FROM (SELECT seq, row_number() OVER (PARTITION BY customer_id ORDER BY seq) AS rn
+      FROM blipp_stage_customers WHERE matched = 'email') d
+WHERE s.seq = d.seq AND d.rn > 1
+
+-- name: find_email_conflicts
+-- an email that already belongs to another customer is not taken from them
+UPDATE blipp_stage_customers s SET email_ok = false, conflict_with = c.id
+FROM public.customers c
+WHERE s.email IS NOT NULL AND c.business_id = :business_id AND lower(c.email) = s.email
+  AND c.id IS DISTINCT FROM s.customer_id
+
+-- name: find_email_conflicts_in_batch
+-- nor given to two customers of the same batch
+UPDATE blipp_stage_customers s SET email_ok = false
+FROM blipp_stage_customers first
+WHERE s.email_ok AND s.email IS NOT NULL AND first.email = s.email AND first.seq < s.seq
+  AND coalesce(first.customer_id::text, 'new' || first.seq)
+      <> coalesce(s.customer_id::text, 'new' || s.seq)
+
+-- name: insert_new_customers
+WITH inserted AS (
+    INSERT INTO public.customers (business_id, source, external_id, name, email, phone, address,
+                                  tags, archived, deleted_at, review_requests_allowed, sms_allowed)
+    SELECT :business_id, :source, s.external_id, s.name,
+           CASE WHEN s.email_ok THEN s.email END, s.phone, s.address,
+           coalesce(s.tags, '[]'::jsonb), coalesce(s.archived, false),
+           CASE WHEN s.deleted THEN now() END, coalesce(s.review_ok, true), s.sms_allowed
+    FROM blipp_stage_customers s
+    WHERE s.customer_id IS NULL
+    ORDER BY s.seq
+    RETURNING id, external_id
+)
+UPDATE blipp_stage_customers s SET customer_id = inserted.id, created = true
+FROM inserted WHERE s.external_id = inserted.external_id
+
+-- name: update_changed_customers
+-- only rows where a field the record carries differs: a re-import of unchanged data
+-- writes nothing
+UPDATE public.customers c SET
+    name = coalesce(s.name, c.name),
+    email = CASE WHEN s.email_ok AND s.email IS NOT NULL THEN s.email ELSE c.email END,
+    phone = coalesce(s.phone, c.phone),
+    address = coalesce(s.address, c.address),
+    tags = CASE WHEN s.tags IS NULL OR c.tags @> s.tags THEN c.tags
+                ELSE c.tags || (SELECT coalesce(jsonb_agg(t), '[]'::jsonb)
+                                FROM jsonb_array_elements(s.tags) t WHERE NOT c.tags @> jsonb_build_array(t))
+           END,
+    archived = coalesce(s.archived, c.archived),
+    deleted_at = CASE WHEN s.deleted THEN coalesce(c.deleted_at, now()) ELSE c.deleted_at END,
+    review_requests_allowed = coalesce(s.review_ok, c.review_requests_allowed),
+    sms_allowed = coalesce(s.sms_allowed, c.sms_allowed)
+FROM blipp_stage_customers s
+WHERE c.id = s.customer_id AND NOT s.created AND c.business_id = :business_id
+  AND (   (s.name IS NOT NULL AND s.name IS DISTINCT FROM c.name)
+       OR (s.email_ok AND s.email IS NOT NULL AND s.email IS DISTINCT FROM c.email)
+       OR (s.phone IS NOT NULL AND s.phone IS DISTINCT FROM c.phone)
+       OR (s.address IS NOT NULL AND s.address IS DISTINCT FROM c.address)
+       OR (s.tags IS NOT NULL AND NOT c.tags @> s.tags)
+       OR (s.archived IS NOT NULL AND s.archived IS DISTINCT FROM c.archived)
+       OR (s.deleted AND c.deleted_at IS NULL)
+       OR (s.review_ok IS NOT NULL AND s.review_ok IS DISTINCT FROM c.review_requests_allowed)
+       OR (s.sms_allowed IS NOT NULL AND s.sms_allowed IS DISTINCT FROM c.sms_allowed))
+
+-- name: insert_identities
+INSERT INTO public.customer_identities (business_id, source, external_id, customer_id)
+SELECT :business_id, :source, s.external_id, s.customer_id
+FROM blipp_stage_customers s
+WHERE s.matched IS DISTINCT FROM 'identity'
+ON CONFLICT (business_id, source, external_id) DO NOTHING
+
+-- name: record_email_conflicts
+INSERT INTO public.identity_conflicts (business_id, source, external_id, customer_id,
+                                       conflicting_customer_id, field, value, reason, sync_run_id)
+SELECT :business_id, :source, s.external_id, s.customer_id, s.conflict_with, 'email', s.email,
+       'the email already belongs to another customer of this business; kept on that customer',
+       :run_id
+FROM blipp_stage_customers s
+WHERE NOT s.email_ok
+ON CONFLICT (business_id, source, external_id, field, value) DO NOTHING
+
+-- name: count_customers
+SELECT count(*) FILTER (WHERE created) AS created,
+       count(*) FILTER (WHERE NOT created) AS existing,
+       count(*) FILTER (WHERE NOT email_ok) AS conflicts
+FROM blipp_stage_customers
+
+-- name: insert_events
+WITH inserted AS (
+    INSERT INTO public.trigger_events (business_id, connection_id, source, event_type, customer_id,
+                                       external_customer_id, occurred_at, payload, dedupe_key,
+                                       historical, routing_state)
+    SELECT :business_id, :connection_id, :source, e.event_type, i.customer_id,
+           e.external_customer_id, e.occurred_at, e.payload, e.dedupe_key, e.historical,
+           CASE WHEN e.historical THEN 'historical' ELSE 'pending' END
+    FROM blipp_stage_events e
+    LEFT JOIN public.customer_identities i
+           ON i.business_id = :business_id AND i.source = :source
+          AND i.external_id = e.external_customer_id
+    ON CONFLICT (business_id, dedupe_key) DO NOTHING
+    RETURNING historical
+)
+SELECT count(*) FILTER (WHERE NOT historical) AS emitted,
+       count(*) FILTER (WHERE historical) AS historical
+FROM inserted
+
+-- name: store_cursor
+UPDATE public.connections SET cursor = CAST(:cursor AS jsonb), cursor_updated_at = now()
+WHERE id = :connection_id
+
+-- name: add_run_counts
+UPDATE public.sync_runs SET
+    customers_created = customers_created + :created,
+    customers_updated = customers_updated + :updated,
+    customers_unchanged = customers_unchanged + :unchanged,
+    customers_rejected = customers_rejected + :rejected,
+    events_emitted = events_emitted + :emitted,
+    events_historical = events_historical + :historical,
+    events_duplicate = events_duplicate + :duplicate
+WHERE id = :run_id

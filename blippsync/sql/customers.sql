@@ -1,0 +1,52 @@
+-- Customer-level operations beyond the batch upsert.
+
+-- name: customer_by_identity
+SELECT customer_id FROM public.customer_identities
+WHERE business_id = :business_id AND source = :source AND external_id = :external_id
+
+-- name: move_identities
+UPDATE public.customer_identities SET customer_id = :survivor_id
+WHERE business_id = :business_id AND customer_id = :merged_id
+
+-- name: stop_clashing_enrollments
+-- the survivor is already active in that sequence: the merged-away enrollment stops
+UPDATE public.customer_enrollments e SET status = 'stopped',
+       status_reason = 'customer merged into ' || :survivor_id || ', already enrolled there'
+WHERE e.customer_id = :merged_id AND e.status = 'active'
+  AND EXISTS (SELECT 1 FROM public.customer_enrollments s
+              WHERE s.customer_id = :survivor_id AND s.sequence_id = e.sequence_id
+                AND s.status = 'active')
+
+-- name: move_enrollments
+UPDATE public.customer_enrollments SET customer_id = :survivor_id WHERE customer_id = :merged_id
+
+-- name: move_review_requests
+UPDATE public.review_requests SET customer_id = :survivor_id
+WHERE business_id = :business_id AND customer_id = :merged_id
+
+-- name: move_trigger_events
+UPDATE public.trigger_events SET customer_id = :survivor_id
+WHERE business_id = :business_id AND customer_id = :merged_id
+
+-- name: move_private_feedback
+UPDATE public.private_feedback SET customer_id = :survivor_id
+WHERE business_id = :business_id AND customer_id = :merged_id
+
+-- name: retire_merged
+-- the merged-away row keeps its history pointer; its email moves to the survivor when the
+-- survivor has none (the email is unique per business); opt-outs are never lost
+WITH merged AS (
+    UPDATE public.customers SET merged_into_id = :survivor_id,
+           deleted_at = coalesce(deleted_at, now()), email = NULL
+    WHERE id = :merged_id AND business_id = :business_id
+    RETURNING (SELECT email FROM public.customers WHERE id = :merged_id) AS old_email,
+              opted_out, opted_out_at, phone
+)
+UPDATE public.customers s SET
+    opted_out = s.opted_out OR m.opted_out,
+    opted_out_at = CASE WHEN s.opted_out THEN s.opted_out_at
+                        WHEN m.opted_out THEN coalesce(m.opted_out_at, now()) END,
+    email = coalesce(s.email, m.old_email),
+    phone = coalesce(s.phone, m.phone)
+FROM merged m
+WHERE s.id = :survivor_id AND s.business_id = :business_id

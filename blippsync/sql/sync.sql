@@ -1,0 +1,28 @@
+-- Bookkeeping around one sync pass of a connection.
+
+-- name: try_lock_connection
+-- one pass per connection at a time, across processes and machines
+SELECT pg_try_advisory_lock(hashtextextended('blippsync:connection:' || CAST(:id AS text), 0))
+
+-- name: unlock_connection
+SELECT pg_advisory_unlock(hashtextextended('blippsync:connection:' || CAST(:id AS text), 0))
+
+-- name: start_run
+INSERT INTO public.sync_runs (business_id, connection_id, connector, full_sync)
+VALUES (:business_id, :connection_id, :connector, :full)
+RETURNING id
+
+-- name: finish_run
+UPDATE public.sync_runs SET status = :status, error = :error, finished_at = now(),
+       duration_ms = :duration_ms, details = CAST(:details AS jsonb)
+WHERE id = :run_id
+
+-- name: finish_connection_ok
+UPDATE public.connections SET last_sync_at = now(), last_success_at = now(), last_error = NULL,
+       consecutive_failures = 0
+WHERE id = :id
+
+-- name: finish_connection_failed
+UPDATE public.connections SET last_sync_at = now(), last_error = :error, last_error_at = now(),
+       consecutive_failures = consecutive_failures + 1
+WHERE id = :id

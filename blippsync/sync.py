@@ -1,0 +1,264 @@
+"""The sync engine: runs a connector and writes what it yields, exactly once.
+
+Records are gathered into batches; each batch commits its customers, its events and the
+last checkpoint seen in one transaction (see batch_writer). Killing the process at any
+instant and running again converges on the same state: records after the committed
+cursor are produced again and written idempotently.
+
+Backfill guard: events older than `sync.backfill_horizon_days` are stored as
+historical and never start a journey, whatever kind of run produced them: a first sync,
+a --full reload, or an old export dropped into the csv inbox.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from blippsync import __version__
+from blippsync.batch_writer import MAX_REPORTED_PROBLEMS, Batch, BatchCounts, BatchTarget, write_batch
+from blippsync.businesses import get_business
+from blippsync.config import Config
+from blippsync.connections import Connection, set_status
+from blippsync.connector import ConnectorContext, TokenProvider
+from blippsync.database import Database
+from blippsync.errors import AuthError, BlippsyncError, ConnectorError
+from blippsync.logs import log_context
+from blippsync.records import Checkpoint, CustomerMerge, CustomerRecord, EventRecord, Record, Rejected
+from blippsync.redaction import redact
+from blippsync.sqlfiles import load
+
+log = logging.getLogger(__name__)
+_SQL = load("sync")
+HTTP_TIMEOUT_SECONDS = 30.0
+MAX_BATCH_RETRIES = 3
+
+
+@dataclass
+class SyncSummary:
+    """What one pass of one connection did (also the `sync_finished` hook's argument)."""
+
+    business_id: uuid.UUID
+    connector: str
+    connection_id: uuid.UUID | None
+    run_id: uuid.UUID | None = None
+    dry_run: bool = False
+    counts: BatchCounts = field(default_factory=BatchCounts)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    records: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    skipped: str | None = None  # why the pass did not run (another process holds it)
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.counts
+        return {"business_id": str(self.business_id), "connector": self.connector,
+                "connection_id": str(self.connection_id) if self.connection_id else None,
+                "run_id": str(self.run_id) if self.run_id else None, "dry_run": self.dry_run,
+                "created": c.created, "updated": c.updated, "unchanged": c.unchanged,
+                "rejected": c.rejected, "conflicts": c.conflicts, "merged": c.merged,
+                "events_emitted": c.emitted, "events_historical": c.historical,
+                "events_duplicate": c.duplicate, "seconds": round(self.seconds, 3),
+                "error": self.error, "skipped": self.skipped, "problems": self.problems}
+
+
+ProgressCallback = Callable[[SyncSummary], None]
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    full: bool = False
+    dry_run: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)  # per-invocation, for the connector
+    now: datetime | None = None
+    progress: ProgressCallback | None = None
+
+
+def sync_connection(db: Database, config: Config, connection: Connection, connector: Any,
+                    opts: SyncOptions = SyncOptions(), *, http: httpx.Client | None = None,
+                    tokens: TokenProvider | None = None) -> SyncSummary:
+    """One pass of `connector` for `connection`: never raises for the connector's failures,
+    which are recorded on the run and the connection and returned in the summary."""
+    summary = SyncSummary(connection.business_id, connection.connector, connection.id,
+                          dry_run=opts.dry_run)
+    with log_context(business_id=connection.business_id, connection_id=connection.id), \
+            db.connect() as conn:
+        if not conn.execute(_SQL["try_lock_connection"], {"id": connection.id}).scalar():
+            conn.rollback()
+            summary.skipped = "another process is syncing this connection"
+            return summary
+        conn.commit()
+        try:
+            return _locked_sync(db, conn, config, connection, connector, opts, summary,
+                                http, tokens)
+        finally:
+            conn.rollback()
+            conn.execute(_SQL["unlock_connection"], {"id": connection.id})
+            conn.commit()
+
+
+def _locked_sync(db: Database, conn: sa.Connection, config: Config, connection: Connection,
+                 connector: Any, opts: SyncOptions, summary: SyncSummary,
+                 http: httpx.Client | None, tokens: TokenProvider | None) -> SyncSummary:
+    started = time.monotonic()
+    business = get_business(conn, connection.business_id)
+    conn.rollback()
+    now = opts.now or datetime.now(UTC)
+    target = BatchTarget(business_id=connection.business_id, source=connector.name,
+                         connection_id=connection.id, run_id=None,
+                         country=business.country or config["sync.default_country"],
+                         horizon=timedelta(days=config["sync.backfill_horizon_days"]), now=now)
+    if opts.dry_run:
+        conn.begin()  # one transaction for the whole pass, rolled back: nothing is written
+    else:
+        with conn.begin():
+            summary.run_id = conn.execute(_SQL["start_run"], {
+                "business_id": connection.business_id, "connection_id": connection.id,
+                "connector": connector.name, "full": opts.full}).scalar_one()
+        target = BatchTarget(**{**target.__dict__, "run_id": summary.run_id})
+    own_http = http is None
+    client = http or httpx.Client(timeout=HTTP_TIMEOUT_SECONDS,
+                                  headers={"User-Agent": f"blippsync/{__version__}"})
+    try:
+        if connector.needs_oauth and tokens is None:
+            from blippsync.vault import token_provider
+
+            tokens = token_provider(db, config, connection, connector, client)
+        settings = {**core_settings(config, connector.name),
+                    **config.plugin_settings(connector.name), **connection.settings,
+                    "timezone": business.timezone, "country": target.country}
+        ctx = ConnectorContext(
+            business_id=connection.business_id, connection_id=connection.id,
+            account_id=connection.account_id, settings=settings,
+            cursor=None if opts.full else connection.cursor, http=client,
+            log=logging.getLogger(f"blippsync.connector.{connector.name}"), full=opts.full,
+            tokens=tokens, options=opts.options, now=opts.now)
+        consume_records(conn, target, connector.sync(ctx), summary,
+                        batch_size=config["sync.batch_size"], dry_run=opts.dry_run,
+                        progress=opts.progress)
+    except AuthError as exc:
+        summary.error = redact(str(exc))
+        if not opts.dry_run:
+            with db.begin() as status_conn:
+                set_status(status_conn, connection.id, "token_expired", summary.error)
+    except (ConnectorError, BlippsyncError) as exc:
+        summary.error = redact(str(exc))
+    except Exception as exc:  # a connector bug must not take the other connections down
+        summary.error = redact(f"{type(exc).__name__}: {exc}")
+        log.exception("connector %s failed", connector.name)
+    except BaseException:  # interrupted (signal): what was committed stays, the run says so
+        summary.error, summary.interrupted = "interrupted", True
+        raise
+    finally:
+        if own_http:
+            client.close()
+        summary.seconds = time.monotonic() - started
+        if opts.dry_run:
+            conn.rollback()
+        else:
+            _finish_run(conn, summary)
+    if summary.error:
+        log.warning("sync of %s failed: %s", connector.name, summary.error)
+    return summary
+
+
+def core_settings(config: Config, section: str) -> dict[str, Any]:
+    """The [<connector>] keys declared in settings.py, without the section prefix."""
+    prefix = section + "."
+    return {k[len(prefix):]: v for k, v in config.values.items() if k.startswith(prefix)}
+
+
+def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[Record],
+                    summary: SyncSummary, *, batch_size: int, dry_run: bool = False,
+                    progress: ProgressCallback | None = None) -> None:
+    """Write `records` batch by batch; each batch commits with the latest checkpoint seen
+    (in a dry run, inside the caller's one open transaction, which is rolled back)."""
+    batch = Batch()
+    cursor: Mapping[str, Any] | None = None
+    for record in records:
+        summary.records += 1
+        if isinstance(record, CustomerRecord):
+            batch.add_customer(record, target.country)
+        elif isinstance(record, EventRecord):
+            batch.add_event(record, target)
+        elif isinstance(record, Checkpoint):
+            cursor = _checked_cursor(record.cursor)
+            if len(batch) < batch_size:
+                continue
+        elif isinstance(record, Rejected):
+            batch.reject(record)
+        elif isinstance(record, CustomerMerge):
+            batch.merges.append(record)
+        else:
+            raise ConnectorError(f"connector {target.source} yielded {type(record).__name__}, "
+                                 "which is not a record type")
+        if len(batch) >= batch_size:
+            _flush(conn, target, batch, cursor, summary, dry_run, progress)
+            batch, cursor = Batch(), None
+    if len(batch) or batch.rejected or cursor is not None:
+        _flush(conn, target, batch, cursor, summary, dry_run, progress)
+
+
+def _flush(conn: sa.Connection, target: BatchTarget, batch: Batch,
+           cursor: Mapping[str, Any] | None, summary: SyncSummary, dry_run: bool,
+           progress: ProgressCallback | None) -> None:
+    for attempt in range(1, MAX_BATCH_RETRIES + 1):
+        try:
+            if dry_run:
+                with conn.begin_nested():
+                    counts = write_batch(conn, target, batch, cursor)
+            else:
+                with conn.begin():
+                    counts = write_batch(conn, target, batch, cursor)
+            break
+        except sa.exc.IntegrityError:
+            # another writer inserted the same customer or email between our read and
+            # write: the batch is re-resolved against what it committed
+            if attempt == MAX_BATCH_RETRIES:
+                raise
+            log.info("batch raced another writer; retrying (%d)", attempt)
+    summary.counts.add(counts)
+    summary.batches += 1
+    room = MAX_REPORTED_PROBLEMS - len(summary.problems)
+    summary.problems.extend(batch.problems[:max(room, 0)])
+    if progress is not None:
+        progress(summary)
+
+
+def _checked_cursor(cursor: Mapping[str, Any]) -> Mapping[str, Any]:
+    try:
+        json.dumps(cursor)
+    except (TypeError, ValueError) as exc:
+        raise ConnectorError(f"checkpoint cursor is not JSON-serialisable: {exc}") from None
+    return cursor
+
+
+def _finish_run(conn: sa.Connection, summary: SyncSummary) -> None:
+    conn.rollback()
+    details = {"problems": summary.problems[:MAX_REPORTED_PROBLEMS],
+               "conflicts": summary.counts.conflicts, "merged": summary.counts.merged}
+    with conn.begin():
+        conn.execute(_SQL["finish_run"], {
+            "run_id": summary.run_id,
+            "status": ("interrupted" if summary.interrupted
+                       else "failed" if summary.error else "succeeded"),
+            "error": summary.error, "duration_ms": int(summary.seconds * 1000),
+            "details": json.dumps(details, default=str)})
+        conn.execute(_SQL["finish_connection_failed" if summary.error
+                          else "finish_connection_ok"],
+                     {"id": summary.connection_id, "error": summary.error})

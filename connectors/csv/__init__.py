@@ -1,0 +1,85 @@
+"""The csv connector: customers (and optional completed jobs) from a spreadsheet export.
+
+A pure producer: `sync` reads the file at `ctx.options["path"]`, streaming, and yields
+customer and event records, rejections with their line, and checkpoints that let an
+interrupted import resume where it stopped. docs/csv.md describes what it accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from blippsync.connector import ConnectorContext
+from blippsync.errors import ConfigError
+from blippsync.hookspecs import hookimpl
+from blippsync.records import Checkpoint, Record, Rejected
+from connectors.csv.columns import check_mapping
+from connectors.csv.convert import RowConverter, derived_external_id
+from connectors.csv.dates import DateParser
+from connectors.csv.filefacts import inspect_file
+from connectors.csv.formula import escape_formula
+from connectors.csv.layout import FileLayout, read_layout
+from connectors.csv.reader import DELIMITER_NAMES, Malformed, read_records
+
+__all__ = ["CHECKPOINT_ROWS", "CsvConnector", "FileLayout", "derived_external_id",
+           "escape_formula", "read_layout", "register_connectors"]
+
+CHECKPOINT_ROWS = 5000
+
+
+class CsvConnector:
+    name = "csv"
+    version = "1.0.0"
+    events = ("job_completed",)
+    needs_oauth = False
+
+    def sync(self, ctx: ConnectorContext) -> Iterator[Record]:
+        path = Path(ctx.options["path"])
+        mapping = dict(ctx.settings.get("columns") or {})
+        check_mapping(mapping)
+        dates = _date_parser(ctx.settings)
+        facts = inspect_file(path)
+        layout = read_layout(path, facts, mapping)
+        ctx.log.info("csv %s: %s, %s-separated, columns %s", path.name, facts.encoding,
+                     DELIMITER_NAMES[layout.delimiter], layout.plan.describe())
+        convert = RowConverter(layout.plan, path.name, dates,
+                               DELIMITER_NAMES[layout.delimiter]).convert
+        cursor = dict(file_sha256=facts.sha256, file=path.name, rows_done=0,
+                      line=layout.header_line, complete=False)
+        previous = ctx.cursor or {}
+        if (not ctx.full and previous.get("file_sha256") == facts.sha256
+                and not previous.get("complete") and previous.get("rows_done")):
+            cursor.update(rows_done=int(previous["rows_done"]), line=int(previous["line"]))
+            ctx.log.info("csv %s: resuming after row %d (line %d)", path.name,
+                         cursor["rows_done"], cursor["line"])
+        rows_done = cursor["rows_done"]
+        end = cursor["line"]
+        for line, cells, end in read_records(path, facts, layout.delimiter, cursor["line"]):
+            if isinstance(cells, Malformed):
+                yield Rejected(cells.reason, f"{path.name}:{line}")
+            else:
+                yield from convert(line, cells)
+            rows_done += 1
+            if rows_done % CHECKPOINT_ROWS == 0:
+                yield Checkpoint({**cursor, "rows_done": rows_done, "line": end})
+        yield Checkpoint({**cursor, "rows_done": rows_done, "line": end, "complete": True})
+
+
+def _date_parser(settings: Any) -> DateParser:
+    zone_name = settings.get("timezone") or "UTC"
+    try:
+        tz = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"csv: unknown time zone {zone_name!r}") from None
+    order = settings.get("date_order") or "mdy"
+    if order not in ("mdy", "dmy"):
+        raise ConfigError(f"csv date_order: expected 'mdy' or 'dmy', got {order!r}")
+    return DateParser(tz, order)
+
+
+@hookimpl
+def register_connectors(register: Callable[[Any], None]) -> None:
+    register(CsvConnector())

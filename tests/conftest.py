@@ -61,3 +61,19 @@ def cli_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     env["BLIPPSYNC_DATABASE_URL"] = database_url
     env["BLIPPSYNC_LOGGING_FORMAT"] = "text"
     return env
+
+
+TINY_PLUGIN_DIR = REPO / "tests" / "plugins" / "tiny"
+
+
+@pytest.fixture
+def tiny_plugin(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Install the tiny test connector through a real entry point (a dist-info on sys.path)."""
+    monkeypatch.syspath_prepend(str(TINY_PLUGIN_DIR))
+    import importlib
+
+    importlib.invalidate_caches()
+    yield TINY_PLUGIN_DIR
+    import sys
+
+    sys.modules.pop("tiny_connector", None)

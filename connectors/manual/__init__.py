@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from blippsync.connector import ConnectorContext
 from blippsync.hookspecs import hookimpl
 from blippsync.normalize import normalize_email, normalize_name, normalize_phone
-from blippsync.records import CustomerRecord, EventRecord, Record
+from blippsync.errors import InputError
+from blippsync.records import Checkpoint, CustomerRecord, EventRecord, Record
 
 VERSION = "1.0.0"
 
@@ -38,8 +39,11 @@ class ManualConnector:
     def sync(self, ctx: ConnectorContext) -> Iterator[Record]:
         """Yield the customer in ctx.options["customer"] and, with options["event"], its trigger."""
         customer = ctx.options.get("customer")
-        if not customer:
+        if customer is None:
+            yield Checkpoint({})
             return
+        if not any((customer.get(k) or "").strip() for k in ("name", "email", "phone")):
+            raise InputError("a customer needs at least a name, an email or a phone number")
         country = str(ctx.settings.get("country", "US"))
         external_id = customer.get("external_id") or derive_external_id(
             customer.get("name"), customer.get("email"), customer.get("phone"), country)
@@ -54,6 +58,7 @@ class ManualConnector:
                 event_type=event_type, customer_external_id=external_id, occurred_at=occurred,
                 dedupe_key=f"manual:{external_id}:{event_type}:{occurred.isoformat(timespec='seconds')}",
                 payload={"entered_by": "blippsync customers add"}, location="command line")
+        yield Checkpoint({})
 
 
 @hookimpl

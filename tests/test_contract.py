@@ -1,0 +1,40 @@
+"""The connector contract suite, run against the built-in connectors and a third-party one
+installed through an entry point."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from blippsync.testing.contract import ConnectorContract, make_context
+
+WHEN = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
+
+
+class TestManualConnector(ConnectorContract):
+    connector_name = "manual"
+
+    def make_context(self, tmp_path: Path, cursor: Any = None) -> Any:
+        return make_context(cursor=cursor, settings={"country": "US"}, options={
+            "customer": {"name": "Dana Hand", "email": "dana@hand.test"},
+            "event": "job_completed", "occurred_at": WHEN})
+
+    def make_failing_context(self, tmp_path: Path) -> Any:
+        return make_context(options={"customer": {"name": " ", "email": None}})
+
+
+class TestThirdPartyConnector(ConnectorContract):
+    connector_name = "tiny"
+
+    @pytest.fixture(autouse=True)
+    def _installed(self, tiny_plugin: Path) -> None:
+        """The tiny connector is a separate distribution found through its entry point."""
+
+    def make_context(self, tmp_path: Path, cursor: Any = None) -> Any:
+        return make_context(cursor=cursor, now=WHEN)
+
+    def make_failing_context(self, tmp_path: Path) -> Any:
+        return make_context(options={"fail": True})

@@ -1,0 +1,181 @@
+"""The sync engine against a real PostgreSQL: upserts, identity, events, cursors, guard."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from blippsync.businesses import add_business
+from blippsync.config import Config
+from blippsync.connections import ensure_connection
+from blippsync.database import Database
+from blippsync.plugins import load_plugins
+from blippsync.records import Checkpoint, CustomerMerge, CustomerRecord, EventRecord, Rejected
+from blippsync.sync import SyncOptions, sync_connection
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def business(db: Database) -> uuid.UUID:
+    return add_business(db, name="Acme Plumbing", owner_email="owner@acme.test",
+                        timezone="America/Chicago")
+
+
+@pytest.fixture
+def tiny(tiny_plugin: Any) -> Any:
+    return load_plugins().connector("tiny")
+
+
+def _sync(db: Database, config: Config, business: uuid.UUID, connector: Any, records: list | None
+          = None, **opts: Any) -> Any:
+    with db.begin() as conn:
+        connection = ensure_connection(conn, business, connector.name)
+    options = {"records": records} if records is not None else {}
+    options.update(opts.pop("options", {}))
+    return sync_connection(db, config, connection, connector,
+                           SyncOptions(options=options, now=opts.pop("now", NOW), **opts))
+
+
+def _rows(db: Database, sql: str, **params: Any) -> list[Any]:
+    with db.connect() as conn:
+        return list(conn.execute(sa.text(sql), params))
+
+
+def test_first_sync_creates_then_rerun_is_unchanged(db, config, business, tiny) -> None:
+    first = _sync(db, config, business, tiny)
+    assert first.ok, first.error
+    assert (first.counts.created, first.counts.emitted) == (2, 2)
+    second = _sync(db, config, business, tiny, full=True)
+    assert (second.counts.created, second.counts.updated, second.counts.unchanged) == (0, 0, 2)
+    assert second.counts.duplicate == 2 and second.counts.emitted == 0
+    customers = _rows(db, "SELECT name, email, source FROM customers ORDER BY name")
+    assert [tuple(r) for r in customers] == [("Ann Tiny", "ann@tiny.test", "tiny"),
+                                             ("Bob Tiny", "bob@tiny.test", "tiny")]
+    run = _rows(db, "SELECT status, customers_created, events_emitted FROM sync_runs "
+                    "ORDER BY started_at LIMIT 1")[0]
+    assert tuple(run) == ("succeeded", 2, 2)
+
+
+def test_normalisation_and_update_counts(db, config, business, tiny) -> None:
+    records = [CustomerRecord("c1", name="  Jane   Doe ", email=" Jane@Example.COM ",
+                              phone="(212) 555-0123", tags=("vip", "vip", " gold ")),
+               Checkpoint({"position": 1})]
+    assert _sync(db, config, business, tiny, records).counts.created == 1
+    row = _rows(db, "SELECT name, email, phone, tags FROM customers")[0]
+    assert tuple(row) == ("Jane Doe", "jane@example.com", "+12125550123", ["vip", "gold"])
+    changed = [CustomerRecord("c1", name="Jane Doe", phone="212-555-0199", tags=("new",)),
+               Checkpoint({"position": 1})]
+    summary = _sync(db, config, business, tiny, changed, full=True)
+    assert (summary.counts.updated, summary.counts.unchanged) == (1, 0)
+    row = _rows(db, "SELECT email, phone, tags FROM customers")[0]
+    assert tuple(row) == ("jane@example.com", "+12125550199", ["vip", "gold", "new"])
+
+
+def test_invalid_email_kept_out_and_reported(db, config, business, tiny) -> None:
+    records = [CustomerRecord("c1", name="No Mail", email="not-an-email", phone="12"),
+               Rejected("row has no name", "f.csv:3"), Checkpoint({"position": 1})]
+    summary = _sync(db, config, business, tiny, records)
+    assert summary.counts.created == 1 and summary.counts.rejected == 1
+    assert _rows(db, "SELECT email, phone FROM customers")[0] == (None, None)
+    reasons = {(p["field"], p["reason"]) for p in summary.problems}
+    assert ("email", "not a valid email address") in reasons
+    assert ("phone", "not a valid phone number for region US") in reasons
+    assert (None, "row has no name") in reasons
+
+
+def test_same_person_from_two_sources_is_one_customer(db, config, business, tiny) -> None:
+    plugins = load_plugins()
+    manual = plugins.connector("manual")
+    assert _sync(db, config, business, tiny,
+                 [CustomerRecord("QB-7", name="Jane Doe", email="Jane.Doe@Example.com"),
+                  Checkpoint({"position": 1})]).ok
+    summary = _sync(db, config, business, manual, None, options={
+        "customer": {"name": "Jane Doe", "email": "jane.doe@EXAMPLE.com", "external_id": "row-9"}})
+    assert summary.ok and summary.counts.created == 0 and summary.counts.unchanged == 1
+    customers = _rows(db, "SELECT id, email FROM customers")
+    assert len(customers) == 1
+    identities = _rows(db, "SELECT source, external_id FROM customer_identities "
+                           "WHERE customer_id = :c ORDER BY source", c=customers[0].id)
+    assert [tuple(i) for i in identities] == [("manual", "row-9"), ("tiny", "QB-7")]
+
+
+def test_email_clash_is_recorded_not_overwritten(db, config, business, tiny) -> None:
+    records = [CustomerRecord("a", name="Ann", email="shared@x.test"),
+               CustomerRecord("b", name="Bea", email="SHARED@x.test"),
+               Checkpoint({"position": 1})]
+    summary = _sync(db, config, business, tiny, records)
+    assert summary.counts.created == 2 and summary.counts.conflicts == 1
+    rows = _rows(db, "SELECT external_id, email FROM customers ORDER BY external_id")
+    assert [tuple(r) for r in rows] == [("a", "shared@x.test"), ("b", None)]
+    conflict = _rows(db, "SELECT external_id, field, value FROM identity_conflicts")
+    assert [tuple(c) for c in conflict] == [("b", "email", "shared@x.test")]
+
+
+def test_backfill_guard_marks_old_events_historical(db, config, business, tiny) -> None:
+    records = [CustomerRecord("c1", name="Old"),
+               EventRecord("job_completed", "tiny:job:old", "c1", NOW - timedelta(days=40)),
+               EventRecord("job_completed", "tiny:job:new", "c1", NOW - timedelta(hours=2)),
+               EventRecord("job_completed", "tiny:job:new", "c1", NOW - timedelta(hours=2)),
+               Checkpoint({"position": 1})]
+    summary = _sync(db, config, business, tiny, records)
+    assert (summary.counts.emitted, summary.counts.historical, summary.counts.duplicate) == (1, 1, 1)
+    rows = _rows(db, "SELECT dedupe_key, historical, routing_state, customer_id IS NOT NULL "
+                     "FROM trigger_events ORDER BY dedupe_key")
+    assert [tuple(r) for r in rows] == [("tiny:job:new", False, "pending", True),
+                                        ("tiny:job:old", True, "historical", True)]
+
+
+def test_failure_keeps_committed_batches_and_resumes(db, config, business, tiny) -> None:
+    records = []
+    for i in range(1, 7):
+        records += [CustomerRecord(f"c{i}", name=f"Customer {i}"), Checkpoint({"position": i})]
+    small = config.with_values(sync__batch_size=2)
+    failed = _sync(db, small, business, tiny, records, options={"crash_after_position": 4})
+    assert failed.error == "tiny: the remote said no" or "connection lost" in failed.error
+    committed = _rows(db, "SELECT cursor FROM connections WHERE connector = 'tiny'")[0][0]
+    assert 1 <= committed["position"] <= 4
+    assert _rows(db, "SELECT status FROM sync_runs")[0][0] == "failed"
+    assert _rows(db, "SELECT consecutive_failures FROM connections")[0][0] == 1
+    resumed = _sync(db, small, business, tiny, records)
+    assert resumed.ok
+    names = [r[0] for r in _rows(db, "SELECT external_id FROM customers ORDER BY external_id")]
+    assert names == [f"c{i}" for i in range(1, 7)]
+    assert _rows(db, "SELECT cursor FROM connections")[0][0] == {"position": 6}
+
+
+def test_dry_run_writes_nothing(db, config, business, tiny) -> None:
+    summary = _sync(db, config, business, tiny, dry_run=True)
+    assert summary.ok and summary.counts.created == 2 and summary.run_id is None
+    assert _rows(db, "SELECT count(*) FROM customers")[0][0] == 0
+    assert _rows(db, "SELECT count(*) FROM trigger_events")[0][0] == 0
+    assert _rows(db, "SELECT count(*) FROM sync_runs")[0][0] == 0
+    assert _rows(db, "SELECT cursor FROM connections")[0][0] is None
+
+
+def test_merge_moves_identity_and_opt_out(db, config, business, tiny) -> None:
+    records = [CustomerRecord("keep", name="Keep", email="keep@x.test"),
+               CustomerRecord("gone", name="Gone", email="gone@x.test"),
+               Checkpoint({"position": 1})]
+    assert _sync(db, config, business, tiny, records).ok
+    with db.begin() as conn:
+        conn.execute(sa.text("UPDATE customers SET opted_out = true WHERE external_id = 'gone'"))
+    summary = _sync(db, config, business, tiny, [CustomerMerge("keep", "gone"),
+                                                 Checkpoint({"position": 2})], full=True)
+    assert summary.counts.merged == 1
+    keep, gone = _rows(db, "SELECT id, opted_out, merged_into_id, deleted_at IS NOT NULL "
+                           "FROM customers ORDER BY external_id DESC")
+    assert keep.opted_out is True and gone.merged_into_id == keep.id
+    owners = {r[0] for r in _rows(db, "SELECT customer_id FROM customer_identities")}
+    assert owners == {keep.id}
+
+
+def test_connector_failure_is_recorded_and_other_state_kept(db, config, business, tiny) -> None:
+    summary = _sync(db, config, business, tiny, options={"fail": True})
+    assert summary.error == "tiny: the remote said no"
+    row = _rows(db, "SELECT last_error, consecutive_failures FROM connections")[0]
+    assert tuple(row) == ("tiny: the remote said no", 1)

@@ -35,7 +35,8 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_received_idx
 
 ALTER TABLE public.webhook_deliveries ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.webhook_deliveries FORCE ROW LEVEL SECURITY;
-GRANT SELECT ON public.webhook_deliveries TO authenticated, service_role;
+GRANT SELECT ON public.webhook_deliveries TO authenticated;
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.webhook_deliveries TO service_role;
 DO $rls$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE schemaname = 'public'

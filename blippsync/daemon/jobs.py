@@ -1,0 +1,134 @@
+"""The periodic jobs besides connection work: journeys, token refresh, reconciliation,
+retention. Each is safe to run on every replica at once (claims, row locks, or a
+once-per-period task row decide who does what)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from blippsync import __version__
+from blippsync.config import Config
+from blippsync.connections import Connection
+from blippsync.connector import WebhookConnector
+from blippsync.daemon import heartbeat, inbox, tasks, work
+from blippsync.daemon.metrics import DaemonMetrics
+from blippsync.database import Database
+from blippsync.errors import AuthError
+from blippsync.logs import log_context
+
+log = logging.getLogger(__name__)
+TASK_LEASE_SECONDS = 3600.0
+RETENTION_PERIOD_SECONDS = 86_400.0
+
+TOKENS_DUE_SQL = sa.text("""
+SELECT id FROM public.connections
+WHERE status = 'connected' AND connector = ANY(:connectors)
+  AND token_expires_at IS NOT NULL
+  AND token_expires_at < now() + make_interval(secs => :ahead_seconds)
+ORDER BY token_expires_at
+LIMIT 200
+""")
+EXPIRY_SQL = sa.text("SELECT token_expires_at FROM public.connections WHERE id = :id")
+RECONCILE_SQL = sa.text("""
+UPDATE public.connections SET next_sync_at = now()
+WHERE status = 'connected' AND connector = ANY(:connectors) AND next_sync_at > now()
+""")
+
+
+@dataclass
+class Jobs:
+    db: Database
+    config: Config
+    plugins: Any
+    metrics: DaemonMetrics
+    owner: str
+    _journeys_missing_logged: bool = False
+
+    def journeys(self) -> None:
+        """Route pending events into enrollments, then execute due steps (one batch each)."""
+        if not work.journeys_available():
+            if not self._journeys_missing_logged:
+                log.info("journey engine not installed: events are not routed")
+                self._journeys_missing_logged = True
+            return
+        batch = int(self.config["daemon.journey_batch_size"])
+        routed = work.route_events(self.db, self.config, batch)
+        self.metrics.events_routed.inc(work.count(routed, "routed", "events", "claimed"))
+        self.metrics.enrollments.inc(work.count(routed, "enrolled", "enrollments"))
+        executed = work.execute_due_steps(self.db, self.config, self.plugins, batch)
+        self.metrics.steps_sent.inc(work.count(executed, "sent"))
+        self.metrics.steps_failed.inc(work.count(executed, "failed"))
+
+    def refresh_tokens(self) -> None:
+        """Have the vault refresh every token expiring soon, before a sync needs it."""
+        oauth = {name: info.connector for name, info in self.plugins.connectors.items()
+                 if getattr(info.connector, "needs_oauth", False)}
+        if not oauth:
+            return
+        with self.db.connect() as conn:
+            ids = [r.id for r in conn.execute(TOKENS_DUE_SQL, {
+                "connectors": list(oauth),
+                "ahead_seconds": self.config["daemon.token_refresh_ahead_seconds"]})]
+        if not ids:
+            return
+        with httpx.Client(timeout=30.0, headers={"User-Agent": f"blippsync/{__version__}"}) as http:
+            for connection_id in ids:
+                connection = work.load_connection(self.db, connection_id)
+                self._refresh_one(connection, oauth[connection.connector], http)
+
+    def _refresh_one(self, connection: Connection, connector: Any, http: httpx.Client) -> None:
+        with log_context(business_id=connection.business_id, connection_id=connection.id):
+            try:
+                work.refresh_token(self.db, self.config, connection, connector, http)
+            except AuthError as exc:
+                self.metrics.token_refresh_failures.inc()
+                log.warning("token refresh refused, the owner must reconnect: %s", exc)
+                return
+            except Exception as exc:
+                self.metrics.token_refresh_failures.inc()
+                log.warning("token refresh failed (will retry): %s: %s",
+                            type(exc).__name__, exc)
+                return
+            with self.db.connect() as conn:
+                after = conn.execute(EXPIRY_SQL, {"id": connection.id}).scalar()
+            if after != connection.token_expires_at:
+                self.metrics.token_refreshes.inc()
+
+    def reconcile(self) -> None:
+        """Once per period across replicas: make every webhook-driven connection due now.
+        Its sync (QuickBooks: CDC from its cursor, told the last processed webhook time)
+        catches any change whose webhook never arrived."""
+        names = [name for name, info in self.plugins.connectors.items()
+                 if isinstance(info.connector, WebhookConnector)]
+        if not names:
+            return
+
+        def make_due() -> None:
+            with self.db.begin() as conn:
+                count = conn.execute(RECONCILE_SQL, {"connectors": names}).rowcount
+            log.info("reconciliation: %d webhook-driven connections due now", count)
+
+        tasks.run_once_per_period(
+            self.db, self.owner, "reconcile",
+            period_seconds=float(self.config["daemon.reconcile_interval_hours"]) * 3600,
+            lease_seconds=TASK_LEASE_SECONDS, work=make_due)
+
+    def retention(self) -> None:
+        """Once a day across replicas: old inbox rows and heartbeats, journey archiving."""
+
+        def clean() -> None:
+            days = int(self.config["daemon.retention_days"])
+            notices = inbox.delete_old(self.db, days)
+            daemons = heartbeat.delete_old(self.db, days)
+            log.info("retention: deleted %d webhook notices, %d daemon rows", notices, daemons)
+            if work.journeys_available():
+                work.journey_maintenance(self.db, self.config)
+
+        tasks.run_once_per_period(self.db, self.owner, "retention",
+                                  period_seconds=RETENTION_PERIOD_SECONDS,
+                                  lease_seconds=TASK_LEASE_SECONDS, work=clean)

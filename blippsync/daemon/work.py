@@ -1,0 +1,147 @@
+"""The one place the daemon calls the other engines: sync, token vault, journeys.
+
+Keeping these calls together keeps the daemon's view of its collaborators small and
+lets the results be read defensively (counts from a summary, a dataclass or an int).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from blippsync.config import Config
+from blippsync.connections import Connection, get_connection
+from blippsync.connector import ConnectorContext, WebhookConnector, WebhookNotice
+from blippsync.database import Database
+from blippsync.records import Checkpoint, Record
+
+log = logging.getLogger(__name__)
+
+
+def connector_settings(config: Config, name: str) -> dict[str, Any]:
+    """A connector's settings: its core [<name>] section, then [plugins.<name>] over it."""
+    prefix = name + "."
+    core = {k[len(prefix):]: v for k, v in config.values.items() if k.startswith(prefix)}
+    return {**core, **config.plugin_settings(name)}
+
+
+def load_connection(db: Database, connection_id: Any) -> Connection:
+    with db.connect() as conn:
+        return get_connection(conn, connection_id)
+
+
+class StoppableConnector:
+    """The real connector, whose record stream ends at the first checkpoint after `stop`
+    is set, so what came before commits with its cursor and the next pass resumes there."""
+
+    def __init__(self, connector: Any, stop: threading.Event) -> None:
+        self._connector = connector
+        self._stop = stop
+        self.stopped_early = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connector, name)
+
+    def sync(self, ctx: ConnectorContext) -> Iterator[Record]:
+        for record in self._connector.sync(ctx):
+            yield record
+            if isinstance(record, Checkpoint) and self._stop.is_set():
+                self.stopped_early = True
+                return
+
+
+class FetchingConnector:
+    """The real connector, whose `sync` is a targeted fetch of webhook notices: the sync
+    engine writes its records exactly as for a sync pass (same dedupe, same identities)."""
+
+    def __init__(self, connector: WebhookConnector, notices: Sequence[WebhookNotice]) -> None:
+        self._connector = connector
+        self._notices = list(notices)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connector, name)
+
+    def sync(self, ctx: ConnectorContext) -> Iterator[Record]:
+        for record in self._connector.fetch(ctx, self._notices):
+            if not isinstance(record, Checkpoint):  # a fetch never moves the sync cursor
+                yield record
+
+
+def run_sync(db: Database, config: Config, connection: Connection, connector: Any,
+             options: Mapping[str, Any] | None = None) -> Any:
+    """One pass through the sync engine; returns its SyncSummary."""
+    from blippsync.sync import SyncOptions, sync_connection
+
+    return sync_connection(db, config, connection, connector,
+                           SyncOptions(options=dict(options or {})))
+
+
+def mark_run_interrupted(db: Database, run_id: Any) -> None:
+    """A pass ended early at a checkpoint for shutdown: say so on its sync_runs row."""
+    if run_id is None:
+        return
+    import sqlalchemy as sa
+
+    with db.begin() as conn:
+        conn.execute(sa.text("UPDATE public.sync_runs SET status = 'interrupted' "
+                             "WHERE id = :id AND status = 'succeeded'"), {"id": run_id})
+
+
+def summary_counts(summary: Any) -> tuple[int, int]:
+    """(customers upserted, events emitted) from a SyncSummary."""
+    counts = getattr(summary, "counts", None)
+    if counts is None:
+        return 0, 0
+    return (int(getattr(counts, "created", 0)) + int(getattr(counts, "updated", 0)),
+            int(getattr(counts, "emitted", 0)))
+
+
+def count(result: Any, *names: str) -> int:
+    """A count out of whatever an engine returned: an int, a mapping or an object."""
+    if isinstance(result, bool) or result is None:
+        return 0
+    if isinstance(result, int):
+        return result
+    for name in names:
+        value = result.get(name) if isinstance(result, Mapping) else getattr(result, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, list | tuple | set):
+            return len(value)
+    return 0
+
+
+def route_events(db: Database, config: Config, batch_size: int) -> Any:
+    from blippsync.journeys import route_events as route
+
+    return route(db, config, batch_size=batch_size)
+
+
+def execute_due_steps(db: Database, config: Config, plugins: Any, batch_size: int) -> Any:
+    from blippsync.journeys import execute_due_steps as execute
+
+    return execute(db, config, plugins, batch_size=batch_size)
+
+
+def journey_maintenance(db: Database, config: Config) -> Any:
+    from blippsync.journeys import run_maintenance
+
+    return run_maintenance(db, config)
+
+
+def refresh_token(db: Database, config: Config, connection: Connection, connector: Any,
+                  http: Any) -> None:
+    """Make the vault hand out a fresh-enough token (it refreshes under a row lock)."""
+    from blippsync.vault import token_provider
+
+    token_provider(db, config, connection, connector, http).access_token()
+
+
+def journeys_available() -> bool:
+    try:
+        import blippsync.journeys as journeys
+    except ImportError:
+        return False
+    return all(hasattr(journeys, n) for n in ("route_events", "execute_due_steps"))

@@ -1,0 +1,128 @@
+"""What a daemon does with one leased connection: webhook notices first, then the sync.
+
+Notices are fetched in batches through the connector's `fetch` and written by the sync
+engine like any pass; a batch that fails is retried later with backoff, and gives up
+after `daemon.webhook_max_attempts` (the next reconciliation still catches the change).
+The sync runs when the connection is due, and the lease is handed back with the next
+sync time: the interval after success, a growing retry delay after failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from blippsync.config import Config
+from blippsync.connections import Connection
+from blippsync.connector import WebhookConnector
+from blippsync.daemon import inbox, leases, work
+from blippsync.daemon.leases import Lease
+from blippsync.daemon.metrics import DaemonMetrics
+from blippsync.database import Database
+from blippsync.errors import BlippsyncError
+from blippsync.logs import log_context
+
+log = logging.getLogger(__name__)
+MAX_NOTICE_BATCHES_PER_LEASE = 20
+
+
+@dataclass
+class Worker:
+    db: Database
+    config: Config
+    plugins: Any
+    metrics: DaemonMetrics
+    owner: str
+
+    def interval_seconds(self, lease: Lease) -> int:
+        per_connector = self.config["daemon.sync_intervals"].get(lease.connector)
+        return int(lease.sync_interval_seconds or per_connector
+                   or self.config["daemon.sync_interval_seconds"])
+
+    def retry_seconds(self, lease: Lease) -> int:
+        base = int(self.config["daemon.retry_seconds"])
+        return min(self.interval_seconds(lease), base * 2 ** min(lease.consecutive_failures, 16))
+
+    def work_on(self, lease: Lease, halt: threading.Event) -> None:
+        """Do what the lease is for, then release it (always)."""
+        next_sync_at: datetime | None = None
+        with log_context(business_id=lease.business_id, connection_id=lease.connection_id):
+            try:
+                connection = work.load_connection(self.db, lease.connection_id)
+                connector = self.plugins.connector(connection.connector)
+                if isinstance(connector, WebhookConnector):
+                    self.process_notices(connection, connector, halt)
+                if lease.sync_due and not halt.is_set():
+                    next_sync_at = self.sync(lease, connection, connector, halt)
+            except BlippsyncError as exc:  # unknown connector, connection gone...
+                log.warning("connection %s: %s", lease.connection_id, exc)
+                next_sync_at = _now() + timedelta(seconds=self.retry_seconds(lease))
+            except Exception:
+                log.exception("connection %s: unexpected failure", lease.connection_id)
+                next_sync_at = _now() + timedelta(seconds=self.retry_seconds(lease))
+            finally:
+                leases.release(self.db, self.owner, lease.connection_id, next_sync_at)
+
+    def sync(self, lease: Lease, connection: Connection, connector: Any,
+             halt: threading.Event) -> datetime:
+        options: dict[str, Any] = {}
+        if isinstance(connector, WebhookConnector):
+            since = inbox.last_processed_at(self.db, connection.id)
+            options["since_last_webhook"] = since.isoformat() if since else None
+        stoppable = work.StoppableConnector(connector, halt)
+        with self.metrics.sync_duration.labels(lease.connector).time():
+            summary = work.run_sync(self.db, self.config, connection, stoppable, options)
+        upserted, emitted = work.summary_counts(summary)
+        self.metrics.customers_upserted.labels(lease.connector).inc(upserted)
+        self.metrics.events_emitted.labels(lease.connector).inc(emitted)
+        if getattr(summary, "skipped", None):
+            self.metrics.syncs.labels(lease.connector, "skipped").inc()
+            return _now() + timedelta(seconds=float(self.config["daemon.tick_seconds"]) * 5)
+        if stoppable.stopped_early:
+            work.mark_run_interrupted(self.db, summary.run_id)
+            self.metrics.syncs.labels(lease.connector, "interrupted").inc()
+            log.info("sync of %s stopped at a checkpoint (shutdown)", lease.connector)
+            return _now()  # resume from the committed cursor at once, anywhere
+        if summary.ok:
+            self.metrics.syncs.labels(lease.connector, "succeeded").inc()
+            return _now() + timedelta(seconds=self.interval_seconds(lease))
+        self.metrics.syncs.labels(lease.connector, "failed").inc()
+        return _now() + timedelta(seconds=self.retry_seconds(lease))
+
+    def process_notices(self, connection: Connection, connector: WebhookConnector,
+                        halt: threading.Event) -> None:
+        batch_size = int(self.config["daemon.webhook_batch_size"])
+        max_attempts = int(self.config["daemon.webhook_max_attempts"])
+        for _ in range(MAX_NOTICE_BATCHES_PER_LEASE):
+            if halt.is_set():
+                return
+            stored = inbox.pending(self.db, connection.id, batch_size)
+            if not stored:
+                return
+            ids = [s.id for s in stored]
+            fetching = work.FetchingConnector(connector, [s.notice for s in stored])
+            try:
+                summary = work.run_sync(self.db, self.config, connection, fetching,
+                                        {"webhook_notices": len(ids)})
+                error = summary.error if not getattr(summary, "skipped", None) else None
+                if getattr(summary, "skipped", None):
+                    return  # another process has the connection: the notices wait
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            if error:
+                inbox.mark_failed(self.db, ids, error, max_attempts)
+                self.metrics.webhook_notices.labels(connection.connector, "failed").inc(len(ids))
+                log.warning("webhook fetch of %d notices failed: %s", len(ids), error)
+                return
+            inbox.mark_processed(self.db, ids)
+            upserted, emitted = work.summary_counts(summary)
+            self.metrics.customers_upserted.labels(connection.connector).inc(upserted)
+            self.metrics.events_emitted.labels(connection.connector).inc(emitted)
+            self.metrics.webhook_notices.labels(connection.connector, "processed").inc(len(ids))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

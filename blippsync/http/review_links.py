@@ -1,0 +1,56 @@
+"""GET /r/<token>: the link in a review request. Records the click, sends the customer on.
+
+The token is the review_requests.review_token the journey engine wrote when it sent the
+request. The first click is stamped (clicked_at kept from the first time, status
+'clicked'); HEAD requests (link previewers) are redirected without counting.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+
+from blippsync.http.app import HttpState
+
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+
+CLICK_SQL = sa.text("""
+WITH hit AS (
+    UPDATE public.review_requests
+    SET clicked_at = coalesce(clicked_at, now()), status = 'clicked'
+    WHERE review_token = :token
+    RETURNING business_id
+)
+SELECT b.google_review_url FROM hit JOIN public.businesses AS b ON b.id = hit.business_id
+""")
+PEEK_SQL = sa.text("""
+SELECT b.google_review_url FROM public.review_requests AS r
+JOIN public.businesses AS b ON b.id = r.business_id WHERE r.review_token = :token
+""")
+
+
+def follow(state: HttpState, token: str, record: bool) -> tuple[bool, str | None]:
+    """(found, where to send the customer)."""
+    with state.db.begin() as conn:
+        row = conn.execute(CLICK_SQL if record else PEEK_SQL, {"token": token}).first()
+    return (row is not None, row.google_review_url if row is not None else None)
+
+
+def endpoint(state: HttpState) -> Callable[[Request], Awaitable[Response]]:
+    async def review_link(request: Request) -> Response:
+        token = request.path_params["token"]
+        if not TOKEN_PATTERN.match(token):
+            return PlainTextResponse("This review link is not valid.", 404)
+        found, url = await run_in_threadpool(follow, state, token, request.method == "GET")
+        if not found:
+            return PlainTextResponse("This review link is not valid.", 404)
+        if not url:
+            return PlainTextResponse("Thank you! This business has no review page set up yet.")
+        return RedirectResponse(url, status_code=302)
+
+    return review_link

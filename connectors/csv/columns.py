@@ -21,12 +21,14 @@ ALIASES: dict[str, tuple[str, ...]] = {
              "displayname", "contactname", "customerfullname"),
     "first_name": ("firstname", "givenname", "first"),
     "last_name": ("lastname", "surname", "familyname", "last"),
-    "email": ("email", "emailaddress", "emails", "primaryemail", "emailaddresses", "mail"),
+    "email": ("email", "emailaddress", "emails", "primaryemail", "emailaddresses", "mail",
+              "clientemail", "customeremail", "contactemail"),
     # Mobile first: review requests go out by SMS, and a row with both numbers falls back
     # to the landline only when the mobile cell is empty.
     "phone": ("mobile", "cell", "mobilephone", "cellphone", "mobilenumber", "cellnumber",
               "mobilephones", "phone", "phonenumber", "telephone", "tel", "mainphone",
-              "primaryphone", "phones", "phonenumbers", "mainphones", "homephone", "workphone"),
+              "primaryphone", "phones", "phonenumbers", "mainphones", "homephone", "workphone",
+              "clientphone", "customerphone", "contactphone"),
     "address": ("address", "streetaddress", "street", "address1", "addressline1",
                 "streetaddress1", "billingaddress", "billingstreet", "billingstreet1",
                 "serviceaddress", "servicestreet1"),

@@ -1,0 +1,95 @@
+"""The Jobber connector object the plugin host registers.
+
+It polls clients, completed jobs and paid invoices (see `incremental`), verifies and
+parses webhooks (see `webhooks`) and fetches what they announce (see `fetch`). Tokens come
+from the vault through `ctx.tokens`; the connector never stores anything itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from blippsync.connector import ConnectorContext, OAuthClientSpec, WebhookNotice
+from blippsync.errors import AuthError
+from blippsync.records import Record
+from connectors.jobber import auth, queries, webhooks
+from connectors.jobber.fetch import fetch_notices
+from connectors.jobber.graphql import GraphQLClient
+from connectors.jobber.incremental import run_pass
+from connectors.jobber.mapping import INVOICE_PAID, JOB_COMPLETED
+from connectors.jobber.settings import JobberSettings
+
+VERSION = "0.1.0"
+
+
+class JobberConnector:
+    name = "jobber"
+    version = VERSION
+    events = (JOB_COMPLETED, INVOICE_PAID)
+    needs_oauth = True
+
+    # --- OAuth (the vault calls these) --------------------------------------------------
+    def oauth_spec(self, settings: Mapping[str, Any]) -> OAuthClientSpec:
+        return auth.oauth_spec(settings)
+
+    def token_expiry(self, token_response: Mapping[str, Any], now: datetime) -> datetime:
+        return auth.token_expiry(token_response, now)
+
+    # --- polling ------------------------------------------------------------------------
+    def sync(self, ctx: ConnectorContext) -> Iterator[Record]:
+        settings = JobberSettings.from_mapping(ctx.settings)
+        gql = self.client(ctx, settings)
+        account = self.account_id(ctx, gql)
+        now = ctx.now or datetime.now(UTC)
+        cursor = None if ctx.full else ctx.cursor
+        yield from run_pass(gql, settings, account, cursor, now)
+        ctx.log.info("jobber: %d requests, %d THROTTLED absorbed, %.1f s paced",
+                     gql.requests, gql.throttled, gql.throttle.slept_seconds)
+
+    # --- webhooks -----------------------------------------------------------------------
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes,
+                       settings: Mapping[str, Any]) -> bool:
+        return webhooks.verify(headers, body, JobberSettings.from_mapping(settings).client_secret)
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[WebhookNotice]:
+        return webhooks.parse(headers, body)
+
+    def fetch(self, ctx: ConnectorContext, notices: Sequence[WebhookNotice]) -> Iterator[Record]:
+        settings = JobberSettings.from_mapping(ctx.settings)
+        gql = self.client(ctx, settings)
+        yield from fetch_notices(gql, self.account_id(ctx, gql), notices)
+
+    # --- helpers ------------------------------------------------------------------------
+    def client(self, ctx: ConnectorContext, settings: JobberSettings | None = None
+               ) -> GraphQLClient:
+        if ctx.tokens is None:
+            raise AuthError("Jobber: this connection has no tokens; run `blippsync connect "
+                            "jobber` first")
+        s = settings or JobberSettings.from_mapping(ctx.settings)
+        return GraphQLClient(ctx.http, s.graphql_url, s.api_version, ctx.tokens, ctx.log,
+                             timeout_seconds=s.request_timeout_seconds)
+
+    def account_id(self, ctx: ConnectorContext, gql: GraphQLClient) -> str:
+        """The Jobber account id (EncodedId) that dedupe keys name."""
+        if ctx.account_id:
+            return ctx.account_id
+        account = gql.execute(queries.ACCOUNT, shape="account").get("account") or {}
+        if not account.get("id"):
+            raise AuthError("Jobber: the account query returned no account id")
+        return str(account["id"])
+
+
+def account_info(gql: GraphQLClient) -> dict[str, str]:
+    """{"id", "name"} of the connected account (call right after the code exchange)."""
+    account = gql.execute(queries.ACCOUNT, shape="account").get("account") or {}
+    return {"id": str(account.get("id") or ""), "name": str(account.get("name") or "")}
+
+
+def app_disconnect(gql: GraphQLClient) -> None:
+    """Ask Jobber to remove the app from the account (this also invalidates the tokens)."""
+    result = gql.execute(queries.APP_DISCONNECT, shape="appDisconnect").get("appDisconnect") or {}
+    errors = [e.get("message", "") for e in result.get("userErrors") or []]
+    if errors:
+        raise AuthError("Jobber appDisconnect failed: " + "; ".join(errors))

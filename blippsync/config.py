@@ -70,7 +70,7 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     where = str(file) if file else "defaults"
-    values, plugins = _flatten(raw, where, file)
+    values, plugins = _flatten(raw, where, file, env)
     for setting in SETTINGS:
         if setting.env_var in env:
             values[setting.key] = _parse_env(setting, env[setting.env_var])
@@ -88,7 +88,7 @@ def _pick_file(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
     return default if default.exists() else None
 
 
-def _flatten(raw: Mapping[str, Any], where: str, file: Path | None
+def _flatten(raw: Mapping[str, Any], where: str, file: Path | None, env: Mapping[str, str]
              ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     values: dict[str, Any] = {}
     plugins: dict[str, dict[str, Any]] = {}
@@ -106,18 +106,19 @@ def _flatten(raw: Mapping[str, Any], where: str, file: Path | None
             setting = SETTINGS_BY_KEY.get(key)
             if setting is None:
                 raise ConfigError(f"{where}: unknown key '{key}'")
-            values[key] = _check_type(setting, _indirect(value, key, where, file), where)
+            values[key] = _check_type(setting, _indirect(value, key, where, file, env), where)
     return values, plugins
 
 
-def _indirect(value: Any, key: str, where: str, file: Path | None) -> Any:
+def _indirect(value: Any, key: str, where: str, file: Path | None,
+              env: Mapping[str, str]) -> Any:
     """Follow {"$env" = NAME} and {"$file" = PATH} so secrets need not sit in the file."""
     if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("$env", "$file"):
         kind, target = next(iter(value.items()))
         if kind == "$env":
-            if target not in os.environ:
+            if target not in env:
                 raise ConfigError(f"{where}: '{key}' reads ${target}, which is not set")
-            return os.environ[target]
+            return env[target]
         secret_path = Path(target).expanduser()
         if not secret_path.is_absolute() and file is not None:
             secret_path = file.parent / secret_path

@@ -37,6 +37,10 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 5, connect_args: dict[str, Any] | None = None):
         self.url = normalize_url(url)
+        if not self.url.startswith("postgresql+psycopg://"):
+            # never echo the value: an unparsable URL may be a password pasted in the wrong place
+            scheme = url.split("://", 1)[0] + "://" if "://" in url else "no scheme"
+            raise DatabaseError(f"database URL must start with postgresql:// (got {scheme[:20]})")
         try:
             self.engine: Engine = sa.create_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import logging
-import uuid
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from fakes.jobber_fake import (ACCOUNT_ID, BASE_TIME, JobberFake, make_client, make_invoice,
-                               make_job)
+from fakes.jobber_fake import (
+    ACCOUNT_ID,
+    BASE_TIME,
+    FakeTokens,
+    JobberFake,
+    make_client,
+    make_ctx,
+    make_invoice,
+    make_job,
+)
 
-from blippsync.connector import ConnectorContext
 from blippsync.errors import AuthError
 from blippsync.records import Checkpoint, CustomerRecord, EventRecord
 from connectors.jobber import JobberConnector
@@ -20,42 +24,19 @@ from connectors.jobber import JobberConnector
 NOW = BASE_TIME + timedelta(days=2)
 
 
-class FakeTokens:
-    """A TokenProvider handing out the fake's tokens (the vault's job in production)."""
-
-    def __init__(self, fake: JobberFake, token: str | None = None) -> None:
-        self.fake, self.refreshes = fake, 0
-        self.token = token if token is not None else fake.issue_access_token()
-
-    def access_token(self) -> str:
-        return self.token
-
-    def refresh_after_rejection(self, rejected_token: str) -> str:
-        self.refreshes += 1
-        self.token = self.fake.issue_access_token()
-        return self.token
-
-
-def make_ctx(fake: JobberFake, http: httpx.Client, cursor: Any = None, tokens: Any = None,
-             account_id: str = ACCOUNT_ID, **settings: Any) -> ConnectorContext:
-    return ConnectorContext(business_id=uuid.uuid4(), connection_id=None, account_id=account_id,
-                            settings=fake.settings(**settings), cursor=cursor, http=http,
-                            log=logging.getLogger("test.jobber"),
-                            tokens=tokens or FakeTokens(fake), now=NOW)
-
-
 def world(n_clients: int = 250) -> JobberFake:
     clients = [make_client(i) for i in range(1, n_clients + 1)]
-    jobs = [make_job(i, clients[i % n_clients], NOW - timedelta(hours=i) if i % 2 else None)
-            for i in range(1, 41)]
-    invoices = [make_invoice(i, clients[i % n_clients], NOW - timedelta(hours=i) if i % 3 == 0 else None)
-                for i in range(1, 31)]
+    def hours_ago(i: int, every: int) -> datetime | None:
+        return NOW - timedelta(hours=i) if i % every == 0 else None
+
+    jobs = [make_job(i, clients[i % n_clients], hours_ago(i, 2)) for i in range(1, 41)]
+    invoices = [make_invoice(i, clients[i % n_clients], hours_ago(i, 3)) for i in range(1, 31)]
     return JobberFake(clients=clients, jobs=jobs, invoices=invoices)
 
 
 def test_first_pass_reads_clients_completed_jobs_and_paid_invoices() -> None:
     with world() as fake, httpx.Client() as http:
-        records = list(JobberConnector().sync(make_ctx(fake, http)))
+        records = list(JobberConnector().sync(make_ctx(fake, http, now=NOW)))
     customers = [r for r in records if isinstance(r, CustomerRecord)]
     events = [r for r in records if isinstance(r, EventRecord)]
     assert len(customers) == 250
@@ -81,7 +62,7 @@ def test_mapping_of_a_client() -> None:
     node["emails"] = [{"address": "a@example.com", "primary": False},
                       {"address": "b@example.com", "primary": True}]
     with JobberFake(clients=[node]) as fake, httpx.Client() as http:
-        (record,) = [r for r in JobberConnector().sync(make_ctx(fake, http))
+        (record,) = [r for r in JobberConnector().sync(make_ctx(fake, http, now=NOW))
                      if isinstance(r, CustomerRecord)]
     assert record.name == "Client 30"
     assert record.email == "b@example.com"
@@ -94,16 +75,16 @@ def test_mapping_of_a_client() -> None:
 def test_second_pass_is_incremental_and_resumes_mid_pass() -> None:
     with world() as fake, httpx.Client() as http:
         connector = JobberConnector()
-        records = list(connector.sync(make_ctx(fake, http, page_size=50)))
+        records = list(connector.sync(make_ctx(fake, http, now=NOW, page_size=50)))
         checkpoints = [r for r in records if isinstance(r, Checkpoint)]
         mid = checkpoints[1].cursor  # after the second page of clients
         assert mid["pass"]["stream"] == "clients" and mid["pass"]["after"]
-        resumed = list(connector.sync(make_ctx(fake, http, cursor=mid, page_size=50)))
+        resumed = list(connector.sync(make_ctx(fake, http, now=NOW, cursor=mid, page_size=50)))
         resumed_customers = [r for r in resumed if isinstance(r, CustomerRecord)]
         assert len(resumed_customers) == 150  # pages 3..5 only
         # a later pass with the final cursor reads only what changed since (minus overlap)
         fake.clients.append(make_client(999, updated=NOW + timedelta(hours=5)))
-        later = list(connector.sync(make_ctx(fake, http, cursor=records[-1].cursor)))
+        later = list(connector.sync(make_ctx(fake, http, now=NOW, cursor=records[-1].cursor)))
     assert [r.external_id for r in later if isinstance(r, CustomerRecord)] == \
         [make_client(999)["id"]]
 
@@ -111,7 +92,7 @@ def test_second_pass_is_incremental_and_resumes_mid_pass() -> None:
 def test_expired_token_text_plain_401_refreshes_once_and_retries() -> None:
     with world(5) as fake, httpx.Client() as http:
         tokens = FakeTokens(fake, token="expired-token")
-        records = list(JobberConnector().sync(make_ctx(fake, http, tokens=tokens)))
+        records = list(JobberConnector().sync(make_ctx(fake, http, now=NOW, tokens=tokens)))
     assert tokens.refreshes == 1
     assert sum(isinstance(r, CustomerRecord) for r in records) == 5
 
@@ -125,12 +106,12 @@ def test_a_second_401_after_refresh_needs_a_human() -> None:
     with world(5) as fake, httpx.Client() as http:
         tokens = DeadTokens(fake, token="bad")
         with pytest.raises(AuthError, match="reconnect"):
-            list(JobberConnector().sync(make_ctx(fake, http, tokens=tokens)))
+            list(JobberConnector().sync(make_ctx(fake, http, now=NOW, tokens=tokens)))
     assert tokens.refreshes == 1
 
 
 def test_account_id_is_queried_when_the_connection_has_none() -> None:
     with world(3) as fake, httpx.Client() as http:
-        records = list(JobberConnector().sync(make_ctx(fake, http, account_id="")))
+        records = list(JobberConnector().sync(make_ctx(fake, http, now=NOW, account_id="")))
     keys = [r.dedupe_key for r in records if isinstance(r, EventRecord)]
     assert keys and all(k.startswith(f"jobber:{ACCOUNT_ID}:") for k in keys)

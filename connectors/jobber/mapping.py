@@ -38,7 +38,8 @@ def customer(node: Mapping[str, Any]) -> CustomerRecord | Rejected:
 
 
 def deleted_customer(client_id: str) -> CustomerRecord:
-    return CustomerRecord(external_id=client_id, deleted=True, location=f"jobber:client:{client_id}")
+    return CustomerRecord(external_id=client_id, deleted=True,
+                          location=f"jobber:client:{client_id}")
 
 
 def job_completed(node: Mapping[str, Any], account: str) -> EventRecord | Rejected | None:
@@ -108,5 +109,6 @@ def parse_time(value: Any) -> datetime | None:
 
 def _pick(items: Any) -> dict[str, Any] | None:
     """The primary entry of a list of emails or phones, else the first usable one."""
-    usable = [i for i in items or [] if isinstance(i, dict) and (i.get("address") or i.get("number"))]
+    usable = [i for i in items or []
+              if isinstance(i, dict) and (i.get("address") or i.get("number"))]
     return next((i for i in usable if i.get("primary")), usable[0] if usable else None)

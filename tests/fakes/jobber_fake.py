@@ -17,15 +17,20 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
+
+from blippsync.connector import ConnectorContext
 from connectors.jobber.cost import _TOKEN, query_cost
 from connectors.jobber.mapping import parse_time
 
@@ -95,6 +100,7 @@ class JobberFake:
         self.refresh_token = secrets.token_hex(16)
         self.locked_out = False
         self.disconnected = False
+        self.pending_statuses: list[int] = []  # answer the next requests with these (429...)
         self._server: ThreadingHTTPServer | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -232,6 +238,31 @@ class JobberFake:
                          "expires_at": expires.strftime("%Y-%m-%d %H:%M:%S UTC")}
 
 
+class FakeTokens:
+    """A TokenProvider handing out the fake's tokens (the vault's job in production)."""
+
+    def __init__(self, fake: JobberFake, token: str | None = None) -> None:
+        self.fake, self.refreshes = fake, 0
+        self.token = token if token is not None else fake.issue_access_token()
+
+    def access_token(self) -> str:
+        return self.token
+
+    def refresh_after_rejection(self, rejected_token: str) -> str:
+        self.refreshes += 1
+        self.token = self.fake.issue_access_token()
+        return self.token
+
+
+def make_ctx(fake: JobberFake, http: httpx.Client, cursor: Any = None, tokens: Any = None,
+             account_id: str = ACCOUNT_ID, now: datetime | None = None,
+             **settings: Any) -> ConnectorContext:
+    return ConnectorContext(business_id=uuid.uuid4(), connection_id=None, account_id=account_id,
+                            settings=fake.settings(**settings), cursor=cursor, http=http,
+                            log=logging.getLogger("test.jobber"),
+                            tokens=tokens or FakeTokens(fake), now=now)
+
+
 class _Handler(BaseHTTPRequestHandler):
     owner: JobberFake
     protocol_version = "HTTP/1.1"
@@ -248,6 +279,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/api/graphql":
             return self._send(404, b"not found", "text/plain")
         fake.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
+        if fake.pending_statuses:
+            status = fake.pending_statuses.pop(0)
+            return self._send(status, b'{"message":"Too Many Requests"}', "application/json")
         auth = self.headers.get("Authorization", "")
         if fake.disconnected:
             return self._send(401, json.dumps({"message": "User has disconnected this app from "

@@ -1,0 +1,77 @@
+"""Pacing on the cost bucket, THROTTLED and 429 handling, against the loopback fake.
+
+Scaling: the fake keeps Jobber's real bucket (10,000 points) but refills 50x faster
+(25,000 points/s instead of 500), so a 5,000-client backfill that would take about
+2.5 minutes against Jobber takes about 3 seconds here; the ratio of elapsed time to
+the bucket's theoretical minimum, which is what the test checks, does not depend on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import httpx
+from fakes.jobber_fake import FakeTokens, JobberFake, make_client, make_ctx
+
+from blippsync.records import CustomerRecord
+from connectors.jobber import JobberConnector
+from connectors.jobber.graphql import GraphQLClient
+from connectors.jobber.queries import CLIENTS
+from connectors.jobber.throttle import CostThrottle
+
+REAL_RESTORE_RATE = 500
+SPEEDUP = 50
+
+
+def test_5000_client_backfill_paces_within_20_percent_of_the_bucket_minimum() -> None:
+    clients = [make_client(i) for i in range(1, 5001)]
+    fake = JobberFake(clients=clients, maximum=10_000, restore_rate=REAL_RESTORE_RATE * SPEEDUP)
+    with fake, httpx.Client() as http:
+        fake.level_at = time.monotonic()  # bucket full at the start
+        started = time.monotonic()
+        records = list(JobberConnector().sync(make_ctx(fake, http)))
+        elapsed = time.monotonic() - started
+    assert sum(isinstance(r, CustomerRecord) for r in records) == 5000
+    assert fake.throttled == 0  # none even reached the connector, let alone its caller
+    minimum = (fake.spent - fake.maximum) / fake.restore_rate
+    assert minimum > 2.0, "the test must be bucket-bound to mean anything"
+    assert elapsed >= minimum * 0.98, "faster than the bucket allows: the fake is wrong"
+    print(f"backfill {elapsed:.2f}s, minimum {minimum:.2f}s, ratio {elapsed / minimum:.3f}")
+    assert elapsed <= minimum * 1.2, f"{elapsed:.2f}s vs theoretical minimum {minimum:.2f}s"
+
+
+def test_a_query_never_asks_for_more_than_a_quarter_of_the_bucket() -> None:
+    with JobberFake(clients=[make_client(i) for i in range(300)]) as fake, \
+            httpx.Client() as http:
+        list(JobberConnector().sync(make_ctx(fake, http)))
+        from connectors.jobber.cost import query_cost
+
+        costs = [query_cost(q, v) for q, v in fake.queries]
+    assert max(costs) <= 0.25 * fake.maximum
+
+
+def test_throttled_answer_is_retried_after_the_computed_wait() -> None:
+    fake = JobberFake(clients=[make_client(i) for i in range(100)], restore_rate=20_000)
+    sleeps: list[float] = []
+    with fake, httpx.Client() as http:
+        fake.level, fake.level_at = 0, time.monotonic()  # someone else drained the bucket
+        throttle = CostThrottle(sleep=lambda s: (sleeps.append(s), time.sleep(s)))
+        gql = GraphQLClient(http, fake.graphql_url, "2025-04-16", FakeTokens(fake),
+                            logging.getLogger("t"), throttle=throttle)
+        data = gql.execute(CLIENTS, {"first": 100, "after": None, "filter": None})
+    assert len(data["clients"]["nodes"]) == 100
+    assert fake.throttled == 1 and gql.throttled == 1
+    # one wait sized by restoreRate: (requested - available) / rate, not a blind sleep
+    assert len(sleeps) == 1 and 0.05 < sleeps[0] < 0.2
+
+
+def test_429_backs_off_then_succeeds() -> None:
+    sleeps: list[float] = []
+    with JobberFake(clients=[make_client(1)]) as fake, httpx.Client() as http:
+        fake.pending_statuses = [429, 429]
+        gql = GraphQLClient(http, fake.graphql_url, "2025-04-16", FakeTokens(fake),
+                            logging.getLogger("t"), sleep=sleeps.append)
+        data = gql.execute(CLIENTS, {"first": 10, "after": None, "filter": None})
+    assert len(data["clients"]["nodes"]) == 1
+    assert sleeps == [2.0, 4.0]

@@ -1,0 +1,77 @@
+"""The twilio channel: SMS through Twilio's REST API over httpx.
+
+POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json, form-encoded To/From/Body,
+HTTP basic auth with the account SID and auth token. A 201 answer carries the message
+SID ("SM..."). Errors come back as {"code", "message", "more_info", "status"}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from blippsync.channels import SMS, Delivery, DeliveryFailed, DeliveryUnknown, Message
+from blippsync.config import Config
+from blippsync.redaction import register_secret
+
+API_PATH = "/2010-04-01/Accounts/{sid}/Messages.json"
+UNSUBSCRIBED_CODE = 21610  # "Attempt to send to unsubscribed recipient": the carrier's STOP
+RETRYABLE_STATUS = frozenset({429, 503})
+
+
+class TwilioChannel:
+    name = "twilio"
+    kinds = frozenset({SMS})
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, float], httpx.Client] = {}
+
+    def _client(self, config: Config) -> httpx.Client:
+        key = (config["twilio.base_url"].rstrip("/"), float(config["twilio.timeout_seconds"]))
+        if key not in self._clients:
+            self._clients[key] = httpx.Client(base_url=key[0], timeout=key[1])
+        return self._clients[key]
+
+    def send(self, message: Message, config: Config) -> Delivery:
+        sid, token = config["twilio.account_sid"], config["twilio.auth_token"]
+        if not sid or not token:
+            raise DeliveryFailed("twilio: twilio.account_sid and twilio.auth_token are not set",
+                                 retryable=False)
+        register_secret(token)
+        form = {"To": message.to, "Body": message.body}
+        if config["twilio.messaging_service_sid"]:
+            form["MessagingServiceSid"] = config["twilio.messaging_service_sid"]
+        elif config["twilio.from_number"]:
+            form["From"] = config["twilio.from_number"]
+        else:
+            raise DeliveryFailed("twilio: set twilio.from_number or twilio.messaging_service_sid",
+                                 retryable=False)
+        try:
+            response = self._client(config).post(API_PATH.format(sid=sid), data=form,
+                                                 auth=(sid, token))
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise DeliveryFailed(f"twilio: cannot connect: {exc}", retryable=True) from None
+        except httpx.HTTPError as exc:
+            raise DeliveryUnknown(f"twilio: no answer after sending: {type(exc).__name__}") from None
+        return _outcome(response)
+
+
+def _outcome(response: httpx.Response) -> Delivery:
+    body: dict[str, Any] = {}
+    try:
+        parsed = response.json()
+        body = parsed if isinstance(parsed, dict) else {}
+    except ValueError:
+        pass
+    if response.status_code in (200, 201) and body.get("sid"):
+        return Delivery(provider_id=str(body["sid"]),
+                        details={"status": body.get("status"),
+                                 "num_segments": body.get("num_segments")})
+    code, text = body.get("code"), body.get("message") or response.reason_phrase
+    reason = f"twilio: HTTP {response.status_code}" + (f" error {code}" if code else "") + f": {text}"
+    if response.status_code in RETRYABLE_STATUS:
+        raise DeliveryFailed(reason, retryable=True)
+    if 400 <= response.status_code < 500:
+        raise DeliveryFailed(reason, retryable=False, opt_out=code == UNSUBSCRIBED_CODE)
+    raise DeliveryUnknown(reason)

@@ -1,0 +1,209 @@
+"""Sequences as data: the shape a sequence file describes, and its validation.
+
+A file (TOML, YAML or JSON) holds an optional [business] table and a list of sequences,
+each with settings and ordered steps. Every problem is reported as one line naming the
+file, the sequence and the step, at apply time, never at 3 a.m. when the step runs.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blippsync.errors import InputError
+from blippsync.journeys.hours import parse_window
+from blippsync.journeys.templates import TemplateProblem, check_template
+
+STEP_TYPES = ("email", "sms", "wait", "trigger")  # the spec's sequence_steps.step_type
+CHANNELS = ("email", "sms")
+PURPOSES = ("thank_you", "follow_up", "review", "rebooking", "retention", "upsell")
+STATUSES = ("active", "paused", "draft", "archived")
+ON_FAILURE = ("continue", "stop")
+SETTING_KEYS = {"cooldown_days": int, "email_hours": str, "sms_hours": str,
+                "on_step_failure": str, "review_cap": bool}
+_STEP_KEYS = {"type", "delay_minutes", "purpose", "channel", "subject", "body", "text"}
+_SEQUENCE_KEYS = {"name", "trigger_source", "trigger_event_type", "status", "settings", "steps"}
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    order: int
+    type: str
+    delay_minutes: int
+    purpose: str | None
+    channel: str | None
+    message_config: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SequenceSpec:
+    name: str
+    trigger_source: str
+    trigger_event_type: str
+    status: str
+    settings: Mapping[str, Any]
+    steps: tuple[StepSpec, ...]
+
+    def flow_definition(self) -> dict[str, Any]:
+        """The web app's flow graph, kept consistent with the steps: a straight line."""
+        nodes = [{"id": "trigger", "type": "trigger", "source": self.trigger_source,
+                  "event": self.trigger_event_type}]
+        for step in self.steps:
+            nodes.append({"id": f"step-{step.order}", "type": step.type, "order": step.order,
+                          "delay_minutes": step.delay_minutes, "purpose": step.purpose,
+                          "channel": step.channel, **dict(step.message_config)})
+        edges = [{"from": a["id"], "to": b["id"]} for a, b in zip(nodes, nodes[1:], strict=False)]
+        return {"version": 1, "nodes": nodes, "edges": edges}
+
+
+@dataclass(frozen=True)
+class SequenceFile:
+    path: Path
+    business: Mapping[str, Any]  # id, or name (+ owner_email, timezone... to create it)
+    sequences: tuple[SequenceSpec, ...] = field(default_factory=tuple)
+
+
+def load_sequence_file(path: str | Path) -> SequenceFile:
+    """Read and validate a sequence file; InputError naming the place on any problem."""
+    file = Path(path)
+    raw = _read(file)
+    where = str(file)
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: expected a table with 'sequences'")
+    unknown = set(raw) - {"business", "sequences"}
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} "
+                         "(expected 'business' and 'sequences')")
+    business = raw.get("business") or {}
+    if not isinstance(business, dict):
+        raise InputError(f"{where}: 'business' must be a table")
+    items = raw.get("sequences")
+    if not isinstance(items, list) or not items:
+        raise InputError(f"{where}: 'sequences' must be a non-empty list")
+    specs = tuple(parse_sequence(item, f"{where}: sequences[{i}]") for i, item in enumerate(items))
+    names = [s.name for s in specs]
+    for name in names:
+        if names.count(name) > 1:
+            raise InputError(f"{where}: sequence {name!r} is defined twice")
+    return SequenceFile(path=file, business=business, sequences=specs)
+
+
+def _read(file: Path) -> Any:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{file}: cannot read: {exc.strerror}") from None
+    suffix = file.suffix.lower()
+    try:
+        if suffix == ".toml":
+            return tomllib.loads(text)
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(text)
+        if suffix == ".json":
+            return json.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{file}: not valid TOML: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{file}: not valid JSON: line {exc.lineno}: {exc.msg}") from None
+    except Exception as exc:  # yaml.YAMLError without importing yaml at module level
+        raise InputError(f"{file}: not valid YAML: {exc}") from None
+    raise InputError(f"{file}: unknown format (use .toml, .yaml, .yml or .json)")
+
+
+def parse_sequence(raw: Any, where: str) -> SequenceSpec:
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: a sequence must be a table")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"{where}: 'name' is required")
+    where = f"{where.rsplit(':', 1)[0]}: sequence {name.strip()!r}"
+    unknown = set(raw) - _SEQUENCE_KEYS
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    for key in ("trigger_source", "trigger_event_type"):
+        value = raw.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"{where}: '{key}' is required (for example 'csv' / 'job_completed')")
+    status = raw.get("status", "active")
+    if status not in STATUSES:
+        raise InputError(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}")
+    settings = _settings(raw.get("settings") or {}, where)
+    steps_raw = raw.get("steps")
+    if not isinstance(steps_raw, list) or not steps_raw:
+        raise InputError(f"{where}: 'steps' must be a non-empty list")
+    steps = tuple(parse_step(s, i, f"{where}, step {i + 1}") for i, s in enumerate(steps_raw))
+    return SequenceSpec(name=name.strip(), trigger_source=raw["trigger_source"].strip(),
+                        trigger_event_type=raw["trigger_event_type"].strip(), status=status,
+                        settings=settings, steps=steps)
+
+
+def _settings(raw: Any, where: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: 'settings' must be a table")
+    for key, value in raw.items():
+        expected = SETTING_KEYS.get(key)
+        if expected is None:
+            raise InputError(f"{where}: unknown setting {key!r} "
+                             f"(known: {', '.join(sorted(SETTING_KEYS))})")
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise InputError(f"{where}: setting {key!r} must be {expected.__name__}")
+    if raw.get("cooldown_days", 0) < 0:
+        raise InputError(f"{where}: setting 'cooldown_days' must not be negative")
+    for key in ("email_hours", "sms_hours"):
+        if key in raw:
+            try:
+                parse_window(raw[key])
+            except ValueError as exc:
+                raise InputError(f"{where}: setting {key!r}: {exc}") from None
+    if raw.get("on_step_failure", "continue") not in ON_FAILURE:
+        raise InputError(f"{where}: setting 'on_step_failure' must be continue or stop")
+    return dict(raw)
+
+
+def parse_step(raw: Any, order: int, where: str) -> StepSpec:
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: a step must be a table")
+    unknown = set(raw) - _STEP_KEYS
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    kind = raw.get("type")
+    if kind not in STEP_TYPES:
+        raise InputError(f"{where}: step type {kind!r} is not one of {', '.join(STEP_TYPES)}")
+    delay = raw.get("delay_minutes", 0)
+    if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
+        raise InputError(f"{where}: delay_minutes must be a whole number of minutes >= 0, "
+                         f"got {delay!r}")
+    purpose = raw.get("purpose")
+    if purpose is not None and purpose not in PURPOSES:
+        raise InputError(f"{where}: purpose {purpose!r} is not one of {', '.join(PURPOSES)}")
+    channel = raw.get("channel", kind if kind in CHANNELS else None)
+    if channel is not None and channel not in CHANNELS:
+        raise InputError(f"{where}: channel {channel!r} is not one of {', '.join(CHANNELS)}")
+    if kind in CHANNELS and channel != kind:
+        raise InputError(f"{where}: a {kind} step cannot use channel {channel!r}")
+    if kind not in CHANNELS and (channel or any(k in raw for k in ("subject", "body", "text"))):
+        raise InputError(f"{where}: a {kind} step sends nothing: remove channel/subject/body/text")
+    config: dict[str, Any] = {}
+    if kind == "sms":
+        text = raw.get("text", raw.get("body"))
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"{where}: an sms step needs 'text'")
+        config["text"] = text
+    elif kind == "email":
+        for key in ("subject", "body"):
+            if not isinstance(raw.get(key), str) or not raw[key].strip():
+                raise InputError(f"{where}: an email step needs '{key}'")
+            config[key] = raw[key]
+    for key, source in config.items():
+        try:
+            check_template(source)
+        except TemplateProblem as exc:
+            raise InputError(f"{where}: {key}: {exc}") from None
+    return StepSpec(order=order, type=kind, delay_minutes=delay, purpose=purpose,
+                    channel=channel, message_config=config)

@@ -30,7 +30,9 @@ def echo_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequenc
 
     table = Table(title=title, show_lines=False)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # wrap, never elide: ids must stay copyable
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    Console(soft_wrap=True).print(table)
+    # piped or captured output is not squeezed into 80 columns
+    width = None if click.get_text_stream("stdout").isatty() else 1000
+    Console(soft_wrap=True, width=width).print(table)

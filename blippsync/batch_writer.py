@@ -34,7 +34,7 @@ _CUSTOMER_COLUMNS = ("seq", "external_id", "name", "email", "phone", "address", 
                      "archived", "deleted", "review_ok", "sms_allowed")
 _EVENT_COLUMNS = ("event_type", "dedupe_key", "external_customer_id", "occurred_at", "payload",
                   "historical")
-_MERGE_STEPS = ("resolve_by_identity", "resolve_by_customer_key", "resolve_by_email",
+_MERGE_STEPS = ("resolve_by_key", "resolve_by_alias", "resolve_by_email",
                 "unmatch_email_duplicates", "find_email_conflicts", "find_email_conflicts_in_batch",
                 "insert_new_customers")
 MAX_REPORTED_PROBLEMS = 1000
@@ -145,11 +145,10 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
     conn.execute(_SQL["clear_stages"])
     if batch.customers:
         _copy(conn, "blipp_stage_customers", _CUSTOMER_COLUMNS, batch.customers.values())
-        conn.execute(_SQL["analyze_customer_stage"])
         for step in _MERGE_STEPS:
             conn.execute(_SQL[step], params)
         counts.updated = conn.execute(_SQL["update_changed_customers"], params).rowcount
-        conn.execute(_SQL["insert_identities"], params)
+        conn.execute(_SQL["insert_aliases"], params)
         conn.execute(_SQL["record_email_conflicts"], params)
         row = conn.execute(_SQL["count_customers"]).one()
         counts.created, counts.conflicts = row.created, row.conflicts

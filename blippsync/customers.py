@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from blippsync.sqlfiles import load
 
 _SQL = load("customers")
-_MERGE_STEPS = ("move_identities", "stop_clashing_enrollments", "move_enrollments",
+_MERGE_STEPS = ("alias_merged_key", "move_aliases", "stop_clashing_enrollments", "move_enrollments",
                 "move_review_requests", "move_trigger_events", "move_private_feedback",
                 "retire_merged")
 

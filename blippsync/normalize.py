@@ -17,10 +17,10 @@ import phonenumbers
 # Deliberately practical, not RFC 5322: one @, a dot in the domain, no spaces.
 _EMAIL = re.compile(r"^[^@\s\"'<>(),;:]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-_NON_DIGITS = re.compile(r"\D")
 _SPACES = re.compile(r"\s+")
 _NANP_REGIONS = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP"})
-_EXTENSION = re.compile(r"(?i)\s*(?:ext\.?|extension|x|#)\s*\d+\s*$")
+# (212) 555-0123, 212.555.0123, 212-555-0123, +1 212 555 0123, 1-212-555-0123, 2125550123
+_NANP_PLAIN = re.compile(r"^\s*(?:\+?1[\s.-]?)?\(?([2-9]\d\d)\)?[\s.-]?([2-9]\d\d)[\s.-]?(\d{4})\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +58,12 @@ def normalize_phone(raw: str | None, region: str = "US") -> tuple[str | None, Pr
 
 
 def _nanp_fast(text: str) -> str | None:
-    """+1 NXX NXX XXXX from a plain 10- or 11-digit North American number, else None."""
-    if _EXTENSION.search(text) or any(c.isalpha() for c in text):
-        return None  # extensions and vanity numbers go through phonenumbers
-    digits = _NON_DIGITS.sub("", text)
-    if len(digits) == 11 and digits[0] == "1":
-        digits = digits[1:]
-    elif len(digits) != 10 or text.lstrip().startswith("+"):
+    """+1 NXX NXX XXXX from a plainly written North American number, else None (and
+    phonenumbers decides: extensions, vanity letters, anything unusual)."""
+    match = _NANP_PLAIN.match(text)
+    if match is None:
         return None
-    if digits[0] in "01" or digits[3] in "01":
-        return None
+    digits = match.group(1) + match.group(2) + match.group(3)
     return "+1" + digits if _nanp_exchange_valid(digits[:6]) else None
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -187,31 +189,75 @@ def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[
                     summary: SyncSummary, *, batch_size: int, dry_run: bool = False,
                     progress: ProgressCallback | None = None) -> None:
     """Write `records` batch by batch; each batch commits with the latest checkpoint seen
-    (in a dry run, inside the caller's one open transaction, which is rolled back)."""
-    batch = Batch()
-    cursor: Mapping[str, Any] | None = None
-    for record in records:
-        summary.records += 1
-        if isinstance(record, CustomerRecord):
-            batch.add_customer(record, target.country)
-        elif isinstance(record, EventRecord):
-            batch.add_event(record, target)
-        elif isinstance(record, Checkpoint):
-            cursor = _checked_cursor(record.cursor)
-            if len(batch) < batch_size:
-                continue
-        elif isinstance(record, Rejected):
-            batch.reject(record)
-        elif isinstance(record, CustomerMerge):
-            batch.merges.append(record)
-        else:
-            raise ConnectorError(f"connector {target.source} yielded {type(record).__name__}, "
-                                 "which is not a record type")
-        if len(batch) >= batch_size:
-            _flush(conn, target, batch, cursor, summary, dry_run, progress)
-            batch, cursor = Batch(), None
-    if len(batch) or batch.rejected or cursor is not None:
-        _flush(conn, target, batch, cursor, summary, dry_run, progress)
+    (in a dry run, inside the caller's one open transaction, which is rolled back).
+
+    Batches are written on a second thread while the connector produces the next one, so
+    parsing and normalising in Python overlap with PostgreSQL merging the previous batch.
+    """
+    writer = _BatchWriterThread(conn, target, summary, dry_run, progress)
+    try:
+        batch = Batch()
+        cursor: Mapping[str, Any] | None = None
+        for record in records:
+            summary.records += 1
+            if isinstance(record, CustomerRecord):
+                batch.add_customer(record, target.country)
+            elif isinstance(record, EventRecord):
+                batch.add_event(record, target)
+            elif isinstance(record, Checkpoint):
+                cursor = _checked_cursor(record.cursor)
+                if len(batch) < batch_size:
+                    continue
+            elif isinstance(record, Rejected):
+                batch.reject(record)
+            elif isinstance(record, CustomerMerge):
+                batch.merges.append(record)
+            else:
+                raise ConnectorError(f"connector {target.source} yielded "
+                                     f"{type(record).__name__}, which is not a record type")
+            if len(batch) >= batch_size:
+                writer.submit(batch, cursor)
+                batch, cursor = Batch(), None
+        if len(batch) or batch.rejected or cursor is not None:
+            writer.submit(batch, cursor)
+    finally:
+        writer.close()  # waits for the batch in hand; re-raises the writer's failure
+
+
+class _BatchWriterThread:
+    """One batch in flight at a time, written in order on its own thread."""
+
+    def __init__(self, conn: sa.Connection, target: BatchTarget, summary: SyncSummary,
+                 dry_run: bool, progress: ProgressCallback | None):
+        self._args = (conn, target, summary, dry_run, progress)
+        self._queue: queue.Queue[tuple[Batch, Mapping[str, Any] | None] | None] = \
+            queue.Queue(maxsize=1)
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="batch-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: Batch, cursor: Mapping[str, Any] | None) -> None:
+        self._raise_failure()
+        self._queue.put((batch, cursor))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._failure is not None:
+                continue  # drain: the producer learns of the failure on its next submit
+            try:
+                _flush(*self._args[:2], item[0], item[1], *self._args[2:])
+            except BaseException as exc:  # handed to the producer thread
+                self._failure = exc
 
 
 def _flush(conn: sa.Connection, target: BatchTarget, batch: Batch,
@@ -219,12 +265,8 @@ def _flush(conn: sa.Connection, target: BatchTarget, batch: Batch,
            progress: ProgressCallback | None) -> None:
     for attempt in range(1, MAX_BATCH_RETRIES + 1):
         try:
-            if dry_run:
-                with conn.begin_nested():
-                    counts = write_batch(conn, target, batch, cursor)
-            else:
-                with conn.begin():
-                    counts = write_batch(conn, target, batch, cursor)
+            with conn.begin_nested() if dry_run else conn.begin():
+                counts = write_batch(conn, target, batch, cursor)
             break
         except sa.exc.IntegrityError:
             # another writer inserted the same customer or email between our read and

@@ -64,8 +64,9 @@ CREATE INDEX IF NOT EXISTS sync_runs_connection_started_idx
 CREATE INDEX IF NOT EXISTS sync_runs_business_started_idx
     ON public.sync_runs (business_id, started_at DESC);
 
--- Every source id a customer was seen under (customers holds only the first one), so the
--- same person from QuickBooks and from a CSV stays one customer carrying both ids.
+-- The further source ids of a customer: customers.(source, external_id) holds the first
+-- one, this table every other (the same person from QuickBooks and from a CSV stays one
+-- customer carrying both ids), and the ids of customers merged into it.
 CREATE TABLE IF NOT EXISTS public.customer_identities (
     business_id    uuid NOT NULL REFERENCES public.businesses (id) ON DELETE CASCADE,
     source         text NOT NULL REFERENCES public.customer_sources (name) ON UPDATE CASCADE,

@@ -99,7 +99,8 @@ def test_same_person_from_two_sources_is_one_customer(db, config, business, tiny
     assert summary.ok and summary.counts.created == 0 and summary.counts.unchanged == 1
     customers = _rows(db, "SELECT id, email FROM customers")
     assert len(customers) == 1
-    identities = _rows(db, "SELECT source, external_id FROM customer_identities "
+    identities = _rows(db, "SELECT source, external_id FROM customers WHERE id = :c UNION ALL "
+                           "SELECT source, external_id FROM customer_identities "
                            "WHERE customer_id = :c ORDER BY source", c=customers[0].id)
     assert [tuple(i) for i in identities] == [("manual", "row-9"), ("tiny", "QB-7")]
 

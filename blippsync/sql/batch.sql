@@ -16,7 +16,8 @@ CREATE TEMP TABLE IF NOT EXISTS blipp_stage_customers (
     review_ok      boolean,
     sms_allowed    boolean,
     customer_id    uuid,
-    matched        text,            -- identity | key | email; NULL: a new customer
+    matched        text,            -- key | alias | email; NULL: a new customer
+    current_email  text,
     email_ok       boolean NOT NULL DEFAULT true,
     conflict_with  uuid,
     created        boolean NOT NULL DEFAULT false
@@ -35,26 +36,24 @@ CREATE TEMP TABLE IF NOT EXISTS blipp_stage_events (
 -- name: clear_stages
 TRUNCATE blipp_stage_customers, blipp_stage_events
 
--- name: analyze_customer_stage
-ANALYZE blipp_stage_customers
-
--- name: resolve_by_identity
--- 1. the (source, external id) pair seen before
-UPDATE blipp_stage_customers s SET customer_id = i.customer_id, matched = 'identity'
-FROM public.customer_identities i
-WHERE i.business_id = :business_id AND i.source = :source AND i.external_id = s.external_id
-
--- name: resolve_by_customer_key
--- 2. a customers row written by someone else (the web app) with this source and id
-UPDATE blipp_stage_customers s SET customer_id = c.id, matched = 'key'
+-- name: resolve_by_key
+-- 1. the customer this source created under this id (customers keeps its first source id)
+UPDATE blipp_stage_customers s SET customer_id = coalesce(c.merged_into_id, c.id), matched = 'key',
+       current_email = c.email
 FROM public.customers c
-WHERE s.customer_id IS NULL AND c.business_id = :business_id AND c.source = :source
-  AND c.external_id = s.external_id
+WHERE c.business_id = :business_id AND c.source = :source AND c.external_id = s.external_id
+
+-- name: resolve_by_alias
+-- 2. an id of this source recorded on a customer that came from elsewhere
+UPDATE blipp_stage_customers s SET customer_id = c.id, matched = 'alias', current_email = c.email
+FROM public.customer_identities i JOIN public.customers c ON c.id = i.customer_id
+WHERE s.customer_id IS NULL AND i.business_id = :business_id AND i.source = :source
+  AND i.external_id = s.external_id
 
 -- name: resolve_by_email
 -- 3. the same email on a customer this source has not claimed under another id: the
 --    same person arriving from another system
-UPDATE blipp_stage_customers s SET customer_id = c.id, matched = 'email'
+UPDATE blipp_stage_customers s SET customer_id = c.id, matched = 'email', current_email = c.email
 FROM public.customers c
 WHERE s.customer_id IS NULL AND s.email IS NOT NULL
   AND c.business_id = :business_id AND lower(c.email) = s.email
@@ -70,10 +69,12 @@ FROM (SELECT seq, row_number() OVER (PARTITION BY customer_id ORDER BY seq) AS r
 WHERE s.seq = d.seq AND d.rn > 1
 
 -- name: find_email_conflicts
--- an email that already belongs to another customer is not taken from them
+-- an email that already belongs to another customer is not taken from them (only emails
+-- that would change are checked: an unchanged re-import costs nothing here)
 UPDATE blipp_stage_customers s SET email_ok = false, conflict_with = c.id
 FROM public.customers c
-WHERE s.email IS NOT NULL AND c.business_id = :business_id AND lower(c.email) = s.email
+WHERE s.email IS NOT NULL AND s.email IS DISTINCT FROM lower(s.current_email)
+  AND c.business_id = :business_id AND lower(c.email) = s.email
   AND c.id IS DISTINCT FROM s.customer_id
 
 -- name: find_email_conflicts_in_batch
@@ -128,11 +129,12 @@ WHERE c.id = s.customer_id AND NOT s.created AND c.business_id = :business_id
        OR (s.review_ok IS NOT NULL AND s.review_ok IS DISTINCT FROM c.review_requests_allowed)
        OR (s.sms_allowed IS NOT NULL AND s.sms_allowed IS DISTINCT FROM c.sms_allowed))
 
--- name: insert_identities
+-- name: insert_aliases
+-- a customer matched by email now also answers to this source's id
 INSERT INTO public.customer_identities (business_id, source, external_id, customer_id)
 SELECT :business_id, :source, s.external_id, s.customer_id
 FROM blipp_stage_customers s
-WHERE s.matched IS DISTINCT FROM 'identity'
+WHERE s.matched = 'email'
 ON CONFLICT (business_id, source, external_id) DO NOTHING
 
 -- name: record_email_conflicts
@@ -156,12 +158,15 @@ WITH inserted AS (
     INSERT INTO public.trigger_events (business_id, connection_id, source, event_type, customer_id,
                                        external_customer_id, occurred_at, payload, dedupe_key,
                                        historical, routing_state)
-    SELECT :business_id, :connection_id, :source, e.event_type, i.customer_id,
+    SELECT :business_id, :connection_id, :source, e.event_type, coalesce(own.merged_into_id, own.id, i.customer_id),
            e.external_customer_id, e.occurred_at, e.payload, e.dedupe_key, e.historical,
            CASE WHEN e.historical THEN 'historical' ELSE 'pending' END
     FROM blipp_stage_events e
+    LEFT JOIN public.customers own
+           ON own.business_id = :business_id AND own.source = :source
+          AND own.external_id = e.external_customer_id
     LEFT JOIN public.customer_identities i
-           ON i.business_id = :business_id AND i.source = :source
+           ON own.id IS NULL AND i.business_id = :business_id AND i.source = :source
           AND i.external_id = e.external_customer_id
     ON CONFLICT (business_id, dedupe_key) DO NOTHING
     RETURNING historical

@@ -1,10 +1,22 @@
 -- Customer-level operations beyond the batch upsert.
 
 -- name: customer_by_identity
+-- the customer a source id names: its own first id, else an alias
+SELECT coalesce(merged_into_id, id) FROM public.customers
+WHERE business_id = :business_id AND source = :source AND external_id = :external_id
+UNION ALL
 SELECT customer_id FROM public.customer_identities
 WHERE business_id = :business_id AND source = :source AND external_id = :external_id
+LIMIT 1
 
--- name: move_identities
+-- name: alias_merged_key
+-- the merged-away customer's own source id and its aliases all answer to the survivor
+INSERT INTO public.customer_identities (business_id, source, external_id, customer_id)
+SELECT business_id, source, external_id, :survivor_id FROM public.customers
+WHERE id = :merged_id AND business_id = :business_id AND external_id IS NOT NULL
+ON CONFLICT (business_id, source, external_id) DO UPDATE SET customer_id = EXCLUDED.customer_id
+
+-- name: move_aliases
 UPDATE public.customer_identities SET customer_id = :survivor_id
 WHERE business_id = :business_id AND customer_id = :merged_id
 

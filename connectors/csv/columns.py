@@ -26,15 +26,18 @@ ALIASES: dict[str, tuple[str, ...]] = {
     # Mobile first: review requests go out by SMS, and a row with both numbers falls back
     # to the landline only when the mobile cell is empty.
     "phone": ("mobile", "cell", "mobilephone", "cellphone", "mobilenumber", "cellnumber",
-              "mobilephones", "phone", "phonenumber", "telephone", "tel", "mainphone",
-              "primaryphone", "phones", "phonenumbers", "mainphones", "homephone", "workphone",
+              "mobilephonenumbers", "phone", "phonenumber", "telephone", "tel", "mainphone",
+              "primaryphone", "phones", "phonenumbers", "mainphonenumbers", "homephone",
+              "workphone",
               "clientphone", "customerphone", "contactphone"),
     "address": ("address", "streetaddress", "street", "address1", "addressline1",
                 "streetaddress1", "billingaddress", "billingstreet", "billingstreet1",
-                "serviceaddress", "servicestreet1"),
-    "city": ("city", "town", "billingcity"),
-    "state": ("state", "province", "stateprovince", "billingstate"),
-    "zip": ("zip", "zipcode", "postalcode", "postcode", "billingzip", "billingzipcode"),
+                "serviceaddress", "servicestreet", "servicestreet1"),
+    "city": ("city", "town", "billingcity", "servicecity"),
+    "state": ("state", "province", "stateprovince", "billingstate", "servicestate",
+              "serviceprovince"),
+    "zip": ("zip", "zipcode", "postalcode", "postcode", "billingzip", "billingzipcode",
+            "servicezip", "servicezipcode", "servicepostalcode"),
     "tags": ("tags", "tag", "labels"),
     "completed_at": ("completedat", "jobdate", "servicedate", "datecompleted",
                      "completeddate", "completiondate", "jobcompleted", "jobcompletedat",
@@ -45,8 +48,9 @@ CONTACT_FIELDS = ("name", "first_name", "last_name", "email", "phone")
 
 
 def normalize_header(header: str) -> str:
-    """'E-mail Address ' -> 'emailaddress' (also drops a stray BOM)."""
-    return "".join(ch for ch in header.casefold() if ch.isalnum())
+    """'E-mail Address ' -> 'emailaddress' (also drops a stray BOM); '#' reads as
+    'number', so 'Customer #' is an id, not the 'Customer' name column."""
+    return "".join(ch for ch in header.casefold().replace("#", "number") if ch.isalnum())
 
 
 @dataclass(frozen=True)

@@ -42,14 +42,17 @@ def read_records(path: Path, facts: FileFacts, delimiter: str,
                     yield done + 1, cells, end
                     done = end
             except csv.Error as exc:
-                yield done + 1, Malformed(_explain(str(exc))), done + 1
+                spans_lines = after_line + reader.line_num > done + 1
+                yield done + 1, Malformed(_explain(str(exc), spans_lines)), done + 1
                 after_line = done + 1
                 continue
             return
 
 
-def _explain(message: str) -> str:
-    if "unexpected end of data" in message or "field larger than field limit" in message:
+def _explain(message: str, spans_lines: bool) -> str:
+    """A quote opened and never closed shows up wherever the next quote lands (often a
+    stray error lines later), so an error past the record's first line is blamed on it."""
+    if spans_lines or "unexpected end of data" in message or "field larger" in message:
         return "a quoted cell starting on this line is never closed; the line was skipped"
     if "expected after" in message:
         return "text after a closing quote (write a quote inside a quoted cell as \"\"); " \

@@ -47,17 +47,16 @@ class CsvConnector:
                      DELIMITER_NAMES[layout.delimiter], layout.plan.describe())
         convert = RowConverter(layout.plan, path.name, dates,
                                DELIMITER_NAMES[layout.delimiter]).convert
-        cursor = dict(file_sha256=facts.sha256, file=path.name, rows_done=0,
-                      line=layout.header_line, complete=False)
+        rows_done, line_done = 0, layout.header_line
         previous = ctx.cursor or {}
         if (not ctx.full and previous.get("file_sha256") == facts.sha256
                 and not previous.get("complete") and previous.get("rows_done")):
-            cursor.update(rows_done=int(previous["rows_done"]), line=int(previous["line"]))
-            ctx.log.info("csv %s: resuming after row %d (line %d)", path.name,
-                         cursor["rows_done"], cursor["line"])
-        rows_done = cursor["rows_done"]
-        end = cursor["line"]
-        for line, cells, end in read_records(path, facts, layout.delimiter, cursor["line"]):
+            rows_done, line_done = int(previous["rows_done"]), int(previous["line"])
+            ctx.log.info("csv %s: resuming after row %d (line %d)", path.name, rows_done,
+                         line_done)
+        cursor = {"file_sha256": facts.sha256, "file": path.name, "complete": False}
+        end = line_done
+        for line, cells, end in read_records(path, facts, layout.delimiter, line_done):
             if isinstance(cells, Malformed):
                 yield Rejected(cells.reason, f"{path.name}:{line}")
             else:

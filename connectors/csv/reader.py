@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -28,7 +28,8 @@ class Malformed:
 
 
 def read_records(path: Path, facts: FileFacts, delimiter: str,
-                 after_line: int = 0) -> Iterator[tuple[int, list[str] | Malformed, int]]:
+                 after_line: int = 0
+                 ) -> Generator[tuple[int, list[str] | Malformed, int], None, None]:
     """Yield (start line, cells or Malformed, last line consumed) for each record after
     physical line `after_line` (1-based lines; 0 reads from the top)."""
     while True:

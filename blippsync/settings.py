@@ -137,6 +137,29 @@ SETTINGS: tuple[Setting, ...] = (
             "fails (honouring Retry-After, else 60 s for 429)."),
     Setting("quickbooks.rate_limit_dir", str, "", "Folder of the machine-wide rate-limit files "
             "(empty: <tmp>/blippsync-ratelimit-<uid>)."),
+    # --- jobber connector (issue 5) ----------------------------------------------------------
+    Setting("jobber.client_id", str, "", "Jobber app client id (Developer Center)."),
+    Setting("jobber.client_secret", str, "", "Jobber app client secret; also the webhook HMAC "
+            "key.", secret=True),
+    Setting("jobber.graphql_url", str, "https://api.getjobber.com/api/graphql",
+            "GraphQL endpoint."),
+    Setting("jobber.token_url", str, "https://api.getjobber.com/api/oauth/token",
+            "OAuth token endpoint."),
+    Setting("jobber.authorize_url", str, "https://api.getjobber.com/api/oauth/authorize",
+            "OAuth authorization page."),
+    Setting("jobber.redirect_uri", str, "", "Callback URL registered for the app (`connect "
+            "jobber`)."),
+    Setting("jobber.api_version", str, "2025-04-16", "X-JOBBER-GRAPHQL-VERSION sent with every "
+            "query; a deprecation warning from Jobber is logged once per run."),
+    Setting("jobber.page_size", int, 100, "Items per page (1..100), lowered automatically so a "
+            "query asks for at most jobber.max_query_cost_fraction of the cost bucket."),
+    Setting("jobber.max_query_cost_fraction", float, 0.25, "Largest share of Jobber's query-cost "
+            "bucket one query may request."),
+    Setting("jobber.overlap_seconds", int, 3600, "Each incremental pass re-reads this much "
+            "before its watermarks (late writes; duplicates are harmless)."),
+    Setting("jobber.initial_lookback_days", int, 30, "Completed jobs and paid invoices read on a "
+            "first or --full pass."),
+    Setting("jobber.request_timeout_seconds", float, 30.0, "HTTP timeout of one GraphQL call."),
     # --- logging ----------------------------------------------------------------------------
     Setting("logging.level", str, "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
     Setting("logging.format", str, "auto", "auto (text on a terminal, JSON lines otherwise), "

@@ -1,0 +1,152 @@
+"""The story of a customer (or of one event): events, decisions with reasons, enrollments,
+messages. "Why didn't my customer get a request?" answered in one command."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from blippsync.database import Database
+from blippsync.errors import InputError, NotFoundError
+from blippsync.journeys.rules import REASONS
+
+_CUSTOMER = sa.text("""
+    SELECT c.id, c.business_id, b.name AS business, b.timezone, b.subscription_status, c.name,
+           c.email, c.phone, c.source, c.external_id, c.opted_out, c.archived, c.deleted_at,
+           c.review_requests_allowed, c.sms_allowed, c.merged_into_id, c.created_at
+    FROM public.customers c JOIN public.businesses b ON b.id = c.business_id WHERE c.id = :id
+""")
+_EVENTS = sa.text("""
+    SELECT id, source, event_type, occurred_at, historical, routing_state, routed_at,
+           routing_error, dedupe_key
+    FROM public.trigger_events WHERE customer_id = :id ORDER BY occurred_at, created_at
+""")
+_EVENT = sa.text("""
+    SELECT id, business_id, customer_id, external_customer_id, source, event_type, occurred_at,
+           historical, routing_state, routed_at, routing_error, dedupe_key
+    FROM public.trigger_events WHERE id = :id
+""")
+_DECISIONS = sa.text("""
+    SELECT d.created_at, d.trigger_event_id, d.decision, d.reason, d.detail, d.enrollment_id,
+           s.name AS sequence
+    FROM public.enrollment_decisions d LEFT JOIN public.sequences s ON s.id = d.sequence_id
+    WHERE (CAST(:customer AS uuid) IS NULL OR d.customer_id = :customer)
+      AND (CAST(:event AS uuid) IS NULL OR d.trigger_event_id = :event)
+    ORDER BY d.created_at
+""")
+_ENROLLMENTS = sa.text("""
+    SELECT e.id, s.name AS sequence, s.status AS sequence_status, e.status, e.status_reason,
+           e.current_step, e.enrolled_at, e.next_step_at, e.metadata, false AS archived
+    FROM public.customer_enrollments e JOIN public.sequences s ON s.id = e.sequence_id
+    WHERE e.customer_id = :id
+    UNION ALL
+    SELECT a.id, s.name, s.status, a.status, a.status_reason, a.current_step, a.enrolled_at,
+           a.next_step_at, a.metadata, true
+    FROM public.customer_enrollments_archive a LEFT JOIN public.sequences s ON s.id = a.sequence_id
+    WHERE a.customer_id = :id
+    ORDER BY enrolled_at
+""")
+_MESSAGES = sa.text("""
+    SELECT r.created_at, r.channel, r.status, r.purpose, r.step_order, r.sent_at, r.attempts,
+           r.last_error, r.clicked_at, r.send_key, r.metadata ->> 'to' AS sent_to,
+           r.metadata ->> 'subject' AS subject, r.metadata ->> 'provider_id' AS provider_id
+    FROM public.review_requests r
+    WHERE r.customer_id = :id ORDER BY r.created_at
+""")
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InputError(f"--{what}: {value!r} is not an id (a UUID)") from None
+
+
+def explain_customer(db: Database, customer_id: str) -> dict[str, Any]:
+    key = _uuid(customer_id, "customer")
+    with db.connect() as conn:
+        customer = conn.execute(_CUSTOMER, {"id": key}).mappings().first()
+        if customer is None:
+            raise NotFoundError(f"no customer with id {key}")
+        return {
+            "customer": dict(customer),
+            "events": [dict(r) for r in conn.execute(_EVENTS, {"id": key}).mappings()],
+            "decisions": [dict(r) for r in conn.execute(
+                _DECISIONS, {"customer": key, "event": None}).mappings()],
+            "enrollments": [dict(r) for r in conn.execute(_ENROLLMENTS, {"id": key}).mappings()],
+            "messages": [dict(r) for r in conn.execute(_MESSAGES, {"id": key}).mappings()],
+        }
+
+
+def explain_event(db: Database, event_id: str) -> dict[str, Any]:
+    key = _uuid(event_id, "event")
+    with db.connect() as conn:
+        event = conn.execute(_EVENT, {"id": key}).mappings().first()
+        if event is None:
+            raise NotFoundError(f"no trigger event with id {key}")
+        decisions = [dict(r) for r in conn.execute(
+            _DECISIONS, {"customer": None, "event": key}).mappings()]
+        enrollment_ids = {str(d["enrollment_id"]) for d in decisions if d["enrollment_id"]}
+        enrollments, messages = [], []
+        if event["customer_id"]:
+            enrollments = [dict(r) for r in conn.execute(
+                _ENROLLMENTS, {"id": event["customer_id"]}).mappings()
+                if str(r["id"]) in enrollment_ids]
+            messages = [dict(r) for r in conn.execute(
+                _MESSAGES, {"id": event["customer_id"]}).mappings()
+                if (r["send_key"] or "").split(":")[0] in enrollment_ids]
+        return {"event": dict(event), "decisions": decisions, "enrollments": enrollments,
+                "messages": messages}
+
+
+def story_lines(report: dict[str, Any]) -> list[str]:
+    """The report as sentences, oldest first."""
+    lines: list[str] = []
+    c = report.get("customer")
+    if c:
+        flags = [f for f, on in (("opted out", c["opted_out"]), ("archived", c["archived"]),
+                                 ("deleted", c["deleted_at"] is not None),
+                                 ("no review requests", not c["review_requests_allowed"]),
+                                 ("no SMS", c["sms_allowed"] is False),
+                                 (f"merged into {c['merged_into_id']}", c["merged_into_id"]))
+                 if on]
+        lines.append(f"Customer {c['name'] or '(no name)'} <{c['email'] or 'no email'}> "
+                     f"{c['phone'] or 'no phone'} of {c['business']} "
+                     f"(subscription {c['subscription_status']}, {c['timezone']})"
+                     + (f" [{', '.join(flags)}]" if flags else ""))
+    ev = report.get("event")
+    if ev:
+        lines.append(f"Event {ev['id']}: {ev['source']}/{ev['event_type']} at "
+                     f"{ev['occurred_at']:%Y-%m-%d %H:%M %Z}, {ev['routing_state']}"
+                     + (" (historical)" if ev["historical"] else ""))
+    for e in report.get("events", []):
+        lines.append(f"  event {e['occurred_at']:%Y-%m-%d %H:%M} {e['source']}/{e['event_type']}"
+                     f" -> {e['routing_state']}" + (" (historical: never enrolls)"
+                                                    if e["historical"] else "") + f" [{e['id']}]")
+    for d in report.get("decisions", []):
+        target = f"sequence {d['sequence']!r}" if d["sequence"] else "no sequence"
+        why = d["detail"] or REASONS.get(d["reason"], d["reason"])
+        verb = "ENROLLED in" if d["decision"] == "enrolled" else "skipped for"
+        lines.append(f"  decision {d['created_at']:%Y-%m-%d %H:%M}: {verb} {target}"
+                     + ("" if d["decision"] == "enrolled" else f": {d['reason']} ({why})"))
+    for e in report.get("enrollments", []):
+        where = "archived " if e["archived"] else ""
+        nxt = f", next step at {e['next_step_at']:%Y-%m-%d %H:%M %Z}" \
+            if e["status"] == "active" and e["next_step_at"] else ""
+        reason = f" ({e['status_reason']})" if e["status_reason"] else ""
+        paused = " [sequence paused: waiting]" if e["sequence_status"] == "paused" else ""
+        lines.append(f"  {where}enrollment in {e['sequence']!r}: {e['status']}{reason}, "
+                     f"at step {e['current_step'] + 1}{nxt}{paused}")
+        for note in (e["metadata"] or {}).get("notes", []):
+            lines.append(f"    {note}")
+    for m in report.get("messages", []):
+        when = m["sent_at"] or m["created_at"]
+        extra = f": {m['last_error']}" if m["last_error"] and m["status"] != "sent" else ""
+        click = f", review link clicked {m['clicked_at']:%Y-%m-%d %H:%M}" if m["clicked_at"] else ""
+        lines.append(f"  message {when:%Y-%m-%d %H:%M} {m['channel']} ({m['purpose'] or '-'}) "
+                     f"to {m['sent_to'] or '?'}: {m['status']}{extra}{click}")
+    if report.get("customer") and not report.get("decisions") and not report.get("events"):
+        lines.append("  no trigger events for this customer yet: nothing to route")
+    return lines

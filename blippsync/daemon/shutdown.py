@@ -10,6 +10,7 @@ before it is where the next pass resumes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -54,10 +55,8 @@ def start_signal_thread(on_first: Callable[[int], None]) -> threading.Thread:
 def exit_now(status: int) -> None:
     """Leave without waiting for threads (flush what was logged first)."""
     for handler in logging.getLogger().handlers:
-        try:
+        with contextlib.suppress(Exception):  # exiting anyway
             handler.flush()
-        except Exception:  # noqa: S110 - exiting anyway
-            pass
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)

@@ -6,6 +6,7 @@ lets the results be read defensively (counts from a summary, a dataclass or an i
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ from blippsync.database import Database
 from blippsync.records import Checkpoint, Record
 
 log = logging.getLogger(__name__)
+JOURNEY_MAX_BATCHES_PER_TICK = 10
 
 
 def connector_settings(config: Config, name: str) -> dict[str, Any]:
@@ -113,22 +115,45 @@ def count(result: Any, *names: str) -> int:
     return 0
 
 
-def route_events(db: Database, config: Config, batch_size: int) -> Any:
-    from blippsync.journeys import route_events as route
+def _journey_function(name: str) -> Any:
+    """The journey engine's function, from its package or the module that defines it."""
+    import importlib
 
-    return route(db, config, batch_size=batch_size)
+    for module in ("blippsync.journeys", f"blippsync.journeys.{_JOURNEY_MODULES[name]}"):
+        try:
+            found = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            found = None
+        if found is not None:
+            return found
+    return None
+
+
+_JOURNEY_MODULES = {"route_events": "routing", "execute_due_steps": "execution",
+                    "run_maintenance": "maintenance"}
+
+
+def _bounded(function: Any, **kwargs: Any) -> dict[str, Any]:
+    """Pass max_batches when the engine takes it, so one tick stays bounded."""
+    params = inspect.signature(function).parameters
+    if "max_batches" in params:
+        kwargs["max_batches"] = JOURNEY_MAX_BATCHES_PER_TICK
+    return kwargs
+
+
+def route_events(db: Database, config: Config, batch_size: int) -> Any:
+    route = _journey_function("route_events")
+    return route(db, config, **_bounded(route, batch_size=batch_size))
 
 
 def execute_due_steps(db: Database, config: Config, plugins: Any, batch_size: int) -> Any:
-    from blippsync.journeys import execute_due_steps as execute
-
-    return execute(db, config, plugins, batch_size=batch_size)
+    execute = _journey_function("execute_due_steps")
+    return execute(db, config, plugins, **_bounded(execute, batch_size=batch_size))
 
 
 def journey_maintenance(db: Database, config: Config) -> Any:
-    from blippsync.journeys import run_maintenance
-
-    return run_maintenance(db, config)
+    maintain = _journey_function("run_maintenance")
+    return maintain(db, config) if maintain is not None else None
 
 
 def refresh_token(db: Database, config: Config, connection: Connection, connector: Any,
@@ -140,8 +165,4 @@ def refresh_token(db: Database, config: Config, connection: Connection, connecto
 
 
 def journeys_available() -> bool:
-    try:
-        import blippsync.journeys as journeys
-    except ImportError:
-        return False
-    return all(hasattr(journeys, n) for n in ("route_events", "execute_due_steps"))
+    return all(_journey_function(n) is not None for n in ("route_events", "execute_due_steps"))

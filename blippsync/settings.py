@@ -49,6 +49,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("csv.columns", dict, {}, "Column mapping: our field name -> the CSV header to read it "
             "from (fields: external_id, name, first_name, last_name, email, phone, address, tags, "
             "completed_at)."),
+    Setting("csv.date_order", str, "mdy", "How slash dates in a csv date column read: mdy "
+            "(5/1/2024 is May 1, the US way) or dmy (1 May). ISO and dotted dates are fixed."),
     # --- journeys (routing, execution, retention) --------------------------------------------
     Setting("journeys.route_batch_size", int, 1000, "Trigger events claimed per routing "
             "transaction."),

@@ -1,0 +1,140 @@
+"""Encryption at rest: AES-256-GCM under named keys, so keys can be rotated.
+
+A key is 32 random bytes written as url-safe base64. Its id is derived from the key
+itself (first 8 hex digits of its SHA-256), so operators handle one string per key and a
+ciphertext always says which key made it:
+
+    bsv1:<key id>:<base64url(nonce || ciphertext+tag)>
+
+The first key of the ring encrypts; every key decrypts. Keys come from
+BLIPPSYNC_ENCRYPTION_KEYS (comma-separated) or `encryption.key_file` (one key per line,
+first line encrypts).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from blippsync.config import Config
+from blippsync.errors import ConfigError
+from blippsync.redaction import register_secret
+
+PREFIX = "bsv1"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+_AAD = b"blippsync-vault/v1"
+
+
+class DecryptError(ConfigError):
+    """A ciphertext could not be opened: unknown key id, wrong key, or tampered data."""
+
+
+def generate_key() -> str:
+    """A fresh key, printable and pasteable into BLIPPSYNC_ENCRYPTION_KEYS."""
+    return base64.urlsafe_b64encode(os.urandom(KEY_BYTES)).decode().rstrip("=")
+
+
+def key_id(key: bytes) -> str:
+    return hashlib.sha256(key).hexdigest()[:8]
+
+
+def is_ciphertext(value: str | None) -> bool:
+    return bool(value) and value.startswith(PREFIX + ":")  # type: ignore[union-attr]
+
+
+def ciphertext_key_id(value: str) -> str | None:
+    parts = value.split(":", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == PREFIX else None
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """Named AES-GCM keys; `current` encrypts, all decrypt."""
+
+    keys: tuple[tuple[str, bytes], ...]  # (key id, key), current first
+
+    @property
+    def current_id(self) -> str:
+        return self.keys[0][0]
+
+    def encrypt(self, plaintext: str) -> str:
+        kid, key = self.keys[0]
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), _AAD)
+        return f"{PREFIX}:{kid}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+
+    def decrypt(self, value: str, *, where: str = "a stored token") -> str:
+        """The plaintext, registered with the log redactor before it is returned."""
+        kid = ciphertext_key_id(value)
+        if kid is None:
+            raise DecryptError(f"{where} is not a blippsync ciphertext (plaintext in the "
+                               "database? reconnect, or run `blippsync keys rotate`)")
+        key = dict(self.keys).get(kid)
+        if key is None:
+            raise DecryptError(f"{where} was encrypted with key {kid}, which is not among the "
+                               f"configured keys ({', '.join(k for k, _ in self.keys)})")
+        try:
+            raw = base64.urlsafe_b64decode(value.split(":", 2)[2])
+            plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _AAD).decode()
+        except (InvalidTag, binascii.Error, ValueError):
+            raise DecryptError(f"{where} cannot be decrypted with key {kid} "
+                               "(corrupted or tampered)") from None
+        register_secret(plain)
+        return plain
+
+    def is_current(self, value: str) -> bool:
+        return ciphertext_key_id(value) == self.current_id
+
+
+def parse_key(text: str, where: str) -> tuple[str, bytes]:
+    text = text.strip()
+    try:
+        key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise ConfigError(f"{where}: an encryption key must be {KEY_BYTES} bytes in url-safe "
+                          "base64 (make one with `blippsync keys generate`)")
+    register_secret(text)
+    return key_id(key), key
+
+
+def keyring_from_strings(keys: list[str], where: str) -> KeyRing:
+    parsed = [parse_key(k, f"{where} (key {i + 1})") for i, k in enumerate(keys) if k.strip()]
+    if not parsed:
+        raise ConfigError(f"{where}: no encryption key (set BLIPPSYNC_ENCRYPTION_KEYS or "
+                          "encryption.key_file; make one with `blippsync keys generate`)")
+    unique = {kid: key for kid, key in reversed(parsed)}  # a repeated key keeps its first place
+    return KeyRing(tuple(sorted(unique.items(), key=lambda kv: [k for k, _ in parsed].index(kv[0]))))
+
+
+def load_keyring(config: Config) -> KeyRing:
+    """The ring from `encryption.keys` (env BLIPPSYNC_ENCRYPTION_KEYS) or `encryption.key_file`."""
+    keys = [k for k in config["encryption.keys"] if k.strip()]
+    if keys:
+        return keyring_from_strings(keys, "encryption.keys")
+    file_setting = config["encryption.key_file"]
+    if file_setting:
+        path = config.resolve_path("encryption.key_file")
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as exc:
+            raise ConfigError(f"encryption.key_file: cannot read {path}: {exc.strerror}") from None
+        return keyring_from_strings([ln for ln in lines if ln.strip() and not ln.startswith("#")],
+                                    str(path))
+    return keyring_from_strings([], "configuration")
+
+
+def write_key_file(path: Path, keys: list[str]) -> None:
+    """Write keys (current first) readable by the owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(keys) + "\n")

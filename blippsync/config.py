@@ -106,7 +106,11 @@ def _flatten(raw: Mapping[str, Any], where: str, file: Path | None, env: Mapping
             setting = SETTINGS_BY_KEY.get(key)
             if setting is None:
                 raise ConfigError(f"{where}: unknown key '{key}'")
-            values[key] = _check_type(setting, _indirect(value, key, where, file, env), where)
+            resolved = _indirect(value, key, where, file, env)
+            if resolved is not value and setting.type is not str:
+                # text from a variable or a file: parsed as an environment override would be
+                resolved = _parse_env(setting, resolved, where)
+            values[key] = _check_type(setting, resolved, where)
     return values, plugins
 
 
@@ -142,8 +146,8 @@ def _check_type(setting: Setting, value: Any, where: str) -> Any:
     return value
 
 
-def _parse_env(setting: Setting, text: str) -> Any:
-    where = f"environment variable {setting.env_var}"
+def _parse_env(setting: Setting, text: str, where: str | None = None) -> Any:
+    where = where or f"environment variable {setting.env_var}"
     try:
         if setting.type is bool:
             low = text.strip().lower()

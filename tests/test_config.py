@@ -170,3 +170,14 @@ def test_load_config_rejects_a_wrong_type_directly(tmp_path: Path) -> None:
     cfg = _write(tmp_path / "c.toml", "[database]\npool_size = true\n")
     with pytest.raises(ConfigError, match=r"c\.toml: 'database\.pool_size' must be an integer"):
         load_config(cfg, environ={})
+
+
+def test_indirection_into_typed_settings_parses_like_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "keys").write_text("key-one,key-two\n")
+    cfg = _write(tmp_path / "c.toml", '[encryption]\nkeys = { "$file" = "keys" }\n'
+                                      '[sync]\nbatch_size = { "$env" = "BATCH" }\n')
+    config = load_config(cfg, environ={"BATCH": "12"})
+    assert config["encryption.keys"] == ["key-one", "key-two"]
+    assert config["sync.batch_size"] == 12
+    with pytest.raises(ConfigError, match=r"c\.toml: 'sync\.batch_size' must be an integer"):
+        load_config(cfg, environ={"BATCH": "twelve"})

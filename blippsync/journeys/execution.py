@@ -133,6 +133,7 @@ def _run_batch(db: Database, config: Config, channels: dict[str, Any], policy: P
     _deliver(db, config, pending, now)
     with db.begin() as conn:
         sent, failed, unknown, retrying, stops = _record(conn, config, pending, now)
+    counts["completed"] += stops.pop("completed", 0)
     for reason, n in stops.items():
         counts["stopped"][reason] += n
     return ExecutionSummary(claimed=claimed, sent=sent, failed=failed,
@@ -312,6 +313,7 @@ def _record(conn: sa.Connection, config: Config, pending: list[_Pending],
     if opt_outs:
         conn.execute(q.OPT_OUT_SMS, {"ids": opt_outs, "now": now})
     _apply_transitions(raw, transitions)
+    stops["completed"] = sum(t.status == "completed" for t in transitions)
     return sent, failed, unknown, retrying, stops
 
 

@@ -89,3 +89,24 @@ def rows(db: Database, sql: str, **params: Any) -> list[Any]:
 
 def noon_utc(year: int = 2025, month: int = 6, day: int = 10, hour: int = 16) -> datetime:
     return datetime(year, month, day, hour, 0, tzinfo=UTC)
+
+
+SEED_DUE_SQL = """
+    WITH c AS (
+        INSERT INTO public.customers (business_id, name, email, phone, source, external_id)
+        SELECT :b, 'Customer ' || g, 'c' || g || '@example.com',
+               '+1555' || lpad(g::text, 7, '0'), 'csv', 'ext-' || g
+        FROM generate_series(1, :n) AS g
+        RETURNING id
+    )
+    INSERT INTO public.customer_enrollments (sequence_id, customer_id, enrolled_at, next_step_at)
+    SELECT :s, c.id, :now, :now FROM c
+"""
+
+
+def seed_due(db: Database, business_id: uuid.UUID, sequence_id: uuid.UUID, n: int,
+             now: datetime) -> None:
+    """n customers, each with an enrollment due now (plain SQL: fast setup)."""
+    with db.begin() as conn:
+        conn.execute(sa.text(SEED_DUE_SQL), {"b": business_id, "s": sequence_id, "n": n,
+                                             "now": now})

@@ -118,6 +118,7 @@ class FakeRemote:
         self.active: dict[str, set[str]] = defaultdict(set)
         self.max_concurrent: dict[str, int] = defaultdict(int)
         self.passes: dict[str, int] = defaultdict(int)
+        self.changes_log: list[tuple[str, int]] = []  # (account, after) of every page asked
         self.requests = 0
         remote = self
 
@@ -140,6 +141,7 @@ class FakeRemote:
                     remote.requests += 1
                     if url.path == "/changes":
                         after, limit = int(q["after"]), int(q["limit"])
+                        remote.changes_log.append((q.get("account", ""), after))
                         found = [i for i in remote.items
                                  if i["account"] == q.get("account", "") and i["seq"] > after]
                         return self._send(200, found[:limit])
@@ -196,13 +198,14 @@ def free_port() -> int:
 
 
 def write_config(path: Path, database_url: str, remote_url: str, *, port: int = 0,
-                 **daemon: Any) -> Path:
-    """A config.toml for a daemon replica of the tests."""
+                 extra: str = "", **daemon: Any) -> Path:
+    """A config.toml for a daemon replica of the tests (`extra`: more TOML sections)."""
     lines = ["[database]", f'url = "{database_url}"', "auto_migrate = false", "pool_size = 4",
-             "[logging]", 'format = "json"', 'level = "INFO"',
-             "[daemon]", "tick_seconds = 0.2", "journey_interval_seconds = 0.5",
-             "lease_seconds = 6", "shutdown_grace_seconds = 8", "retry_seconds = 1"]
-    lines += [f"{k} = {json.dumps(v)}" for k, v in daemon.items()]
+             "[logging]", 'format = "json"', 'level = "INFO"', extra,
+             "[daemon]"]
+    settings = {"tick_seconds": 0.2, "journey_interval_seconds": 0.5, "lease_seconds": 6,
+                "shutdown_grace_seconds": 8.0, "retry_seconds": 1, **daemon}
+    lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     lines += ["[http]", 'host = "127.0.0.1"', f"port = {port}",
               "[plugins.loopback]", f'remote_url = "{remote_url}"', f'secret = "{SECRET}"']
     path.write_text("\n".join(lines) + "\n")

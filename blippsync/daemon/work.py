@@ -130,7 +130,7 @@ def _journey_function(name: str) -> Any:
 
 
 _JOURNEY_MODULES = {"route_events": "routing", "execute_due_steps": "execution",
-                    "run_maintenance": "maintenance"}
+                    "run_maintenance": "retention"}
 
 
 def _bounded(function: Any, **kwargs: Any) -> dict[str, Any]:

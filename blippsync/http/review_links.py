@@ -1,8 +1,9 @@
 """GET /r/<token>: the link in a review request. Records the click, sends the customer on.
 
 The token is the review_requests.review_token the journey engine wrote when it sent the
-request. The first click is stamped (clicked_at kept from the first time, status
-'clicked'); HEAD requests (link previewers) are redirected without counting.
+request; the journey engine's `record_review_click` stamps the first click (and stops the
+enrollment's remaining review asks). HEAD requests (link previewers) are redirected
+without counting.
 """
 
 from __future__ import annotations
@@ -19,15 +20,6 @@ from blippsync.http.app import HttpState
 
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 
-CLICK_SQL = sa.text("""
-WITH hit AS (
-    UPDATE public.review_requests
-    SET clicked_at = coalesce(clicked_at, now()), status = 'clicked'
-    WHERE review_token = :token
-    RETURNING business_id
-)
-SELECT b.google_review_url FROM hit JOIN public.businesses AS b ON b.id = hit.business_id
-""")
 PEEK_SQL = sa.text("""
 SELECT b.google_review_url FROM public.review_requests AS r
 JOIN public.businesses AS b ON b.id = r.business_id WHERE r.review_token = :token
@@ -35,9 +27,15 @@ JOIN public.businesses AS b ON b.id = r.business_id WHERE r.review_token = :toke
 
 
 def follow(state: HttpState, token: str, record: bool) -> tuple[bool, str | None]:
-    """(found, where to send the customer)."""
-    with state.db.begin() as conn:
-        row = conn.execute(CLICK_SQL if record else PEEK_SQL, {"token": token}).first()
+    """(found, where to send the customer); a GET records the click (journey engine)."""
+    if record:
+        from blippsync.journeys.inbound import record_review_click
+
+        url = record_review_click(state.db, token)
+        if url is not None:
+            return True, url
+    with state.db.connect() as conn:
+        row = conn.execute(PEEK_SQL, {"token": token}).first()
     return (row is not None, row.google_review_url if row is not None else None)
 
 

@@ -89,9 +89,9 @@ def get_plugins(ctx: click.Context) -> Plugins:
 
 
 def _register_commands() -> None:
-    from blippsync.cli import admin, businesses, connect, daemon, journeys, keys, sync
+    from blippsync.cli import admin, businesses, connect, daemon, jobber, journeys, keys, sync
 
-    for module in (admin, businesses, sync, daemon, journeys, connect, keys):
+    for module in (admin, businesses, sync, daemon, journeys, connect, jobber, keys):
         for command in module.COMMANDS:
             cli.add_command(command)
 

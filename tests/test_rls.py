@@ -21,6 +21,8 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
+from blippsync.testing.database import fresh_database
+
 # Tables holding no tenant data: readable by signed-in users, written by the service only.
 GLOBAL_TABLES = {"customer_sources"}
 # Written by the daemon (a BYPASSRLS role) only; the business's users may read them.
@@ -203,8 +205,14 @@ def _row_owner_query(conn: psycopg.Connection, table: str, pk: list[str]) -> sql
                          "business, or list it in GLOBAL_TABLES in tests/test_rls.py")
 
 
-@pytest.fixture
-def world(database_url: str) -> Iterator[World]:
+@pytest.fixture(scope="module")
+def world(pg_server_url: str) -> Iterator[World]:
+    """Seeded once per module: every test acts inside a transaction it rolls back."""
+    with fresh_database(pg_server_url) as database_url:
+        yield from _build_world(database_url)
+
+
+def _build_world(database_url: str) -> Iterator[World]:
     conn = psycopg.connect(_libpq(database_url), autocommit=True)
     users = {name: uuid.uuid4() for name in ("owner_a", "owner_b", "member_a")}
     for name, user_id in users.items():
@@ -239,8 +247,10 @@ def world(database_url: str) -> Iterator[World]:
         assert pk[table], f"public.{table} has no primary key"
         rows = conn.execute(_row_owner_query(conn, table, pk[table])).fetchall()
         owner_of[table] = {tuple(r[:-1]): letter_of[r[-1]] for r in rows}
-    yield World(conn, business, users, tables, owner_of, pk)
-    conn.close()
+    try:
+        yield World(conn, business, users, tables, owner_of, pk)
+    finally:
+        conn.close()
 
 
 # --- acting as an API role ----------------------------------------------------------------

@@ -3,7 +3,6 @@ field mapping, the invoice-paid rule, webhooks and the machine-wide rate limit."
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import re
@@ -16,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 import vcr
+from fakes.intuit import fake_intuit
+from fakes.qbo_data import customer, invoice
 
 from blippsync.connector import ConnectorContext, WebhookNotice
 from blippsync.database import Database
@@ -27,8 +28,6 @@ from connectors.quickbooks.mapping import customer_record, invoice_paid_event, i
 from connectors.quickbooks.ratelimit import LocalRateLimiter
 from connectors.quickbooks.settings import QboSettings
 from connectors.quickbooks.webhooks import parse, signature, verify
-from fakes.intuit import fake_intuit
-from fakes.qbo_data import customer, invoice
 
 CASSETTES = Path(__file__).parent / "cassettes" / "quickbooks"
 REALM = "9341452732952867"
@@ -119,9 +118,10 @@ def test_retries_are_bounded(http: httpx.Client, tmp_path: Path) -> None:
 
 def test_401_refreshes_through_the_vault_once_and_retries(tmp_path: Path, database_url: str,
                                                           db: Database) -> None:
+    from fakes.qbo_kit import KEY_A, connected_business
+
     from blippsync.config import load_config
     from blippsync.vault import load_keyring, token_provider
-    from fakes.qbo_kit import KEY_A, connected_business
 
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[database]\nurl = "{database_url}"\n[encryption]\nkeys = ["{KEY_A}"]\n'

@@ -11,17 +11,17 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from fakes.intuit import fake_intuit
+from fakes.qbo_data import customer, invoice, ts
+from fakes.qbo_kit import REALM, connected_business, qbo_config
 
-from blippsync.connector import ConnectorContext
 from blippsync.connections import get_connection
+from blippsync.connector import ConnectorContext
 from blippsync.database import Database
 from blippsync.records import Checkpoint, CustomerRecord, EventRecord
 from blippsync.sync import SyncOptions, sync_connection
 from blippsync.vault import token_provider
 from connectors.quickbooks import QuickBooksConnector
-from fakes.intuit import fake_intuit
-from fakes.qbo_data import customer, invoice, ts
-from fakes.qbo_kit import REALM, connected_business, qbo_config
 
 QBO = QuickBooksConnector()
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from fakes.intuit import fake_intuit
+from fakes.qbo_kit import KEY_A, KEY_B, connected_business, qbo_config
 
 from blippsync.database import Database
 from blippsync.errors import AuthError, ConfigError, TransientError
@@ -24,8 +26,6 @@ from blippsync.vault import (
 )
 from blippsync.vault.keys import DecryptError, KeyRing, generate_key, keyring_from_strings
 from connectors.quickbooks import QuickBooksConnector
-from fakes.intuit import IntuitState, fake_intuit
-from fakes.qbo_kit import KEY_A, KEY_B, connected_business, qbo_config
 
 QBO = QuickBooksConnector()
 
@@ -101,7 +101,8 @@ def test_key_file(tmp_path: Path, database_url: str) -> None:
 
     ring = load_keyring(load_config(cfg, environ={}))
     assert ring.current_id == keyring_from_strings([KEY_B], "t").current_id
-    env_ring = load_keyring(load_config(cfg, environ={"BLIPPSYNC_ENCRYPTION_KEYS": f"{KEY_A},{KEY_B}"}))
+    environ = {"BLIPPSYNC_ENCRYPTION_KEYS": f"{KEY_A},{KEY_B}"}
+    env_ring = load_keyring(load_config(cfg, environ=environ))
     assert env_ring.current_id == keyring_from_strings([KEY_A], "t").current_id
 
 
@@ -265,7 +266,8 @@ class _PluginOAuth:
     def oauth_spec(self, settings: Any) -> Any:
         from blippsync.connector import OAuthClientSpec
 
-        return OAuthClientSpec(token_url=self.token_url, authorize_url="", client_id="fake-client-id",
+        return OAuthClientSpec(token_url=self.token_url, authorize_url="",
+                               client_id="fake-client-id",
                                client_secret="fake-client-secret-0123456789")
 
     def token_expiry(self, response: Any, now: Any) -> Any:

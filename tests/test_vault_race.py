@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes.intuit import fake_intuit
+from fakes.qbo_kit import connected_business, qbo_config
 
 from blippsync.database import Database
 from blippsync.vault import load_keyring
-from fakes.intuit import fake_intuit
-from fakes.qbo_kit import connected_business, qbo_config
 
 PROCESSES = 8
 ROUNDS = 200

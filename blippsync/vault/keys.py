@@ -112,8 +112,10 @@ def keyring_from_strings(keys: list[str], where: str) -> KeyRing:
     if not parsed:
         raise ConfigError(f"{where}: no encryption key (set BLIPPSYNC_ENCRYPTION_KEYS or "
                           "encryption.key_file; make one with `blippsync keys generate`)")
-    unique = {kid: key for kid, key in reversed(parsed)}  # a repeated key keeps its first place
-    return KeyRing(tuple(sorted(unique.items(), key=lambda kv: [k for k, _ in parsed].index(kv[0]))))
+    unique: dict[str, bytes] = {}
+    for kid, key in parsed:  # a repeated key keeps its first place
+        unique.setdefault(kid, key)
+    return KeyRing(tuple(unique.items()))
 
 
 def load_keyring(config: Config) -> KeyRing:

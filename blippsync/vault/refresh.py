@@ -102,8 +102,9 @@ class Refresher:
         assert current.refresh_token is not None
         lost: oauth.TokenEndpointError | None = None
         tokens_to_try = [current.refresh_token]
-        if current.previous_refresh_token and current.previous_refresh_token != current.refresh_token:
-            tokens_to_try.append(current.previous_refresh_token)
+        previous = current.previous_refresh_token
+        if previous and previous != current.refresh_token:
+            tokens_to_try.append(previous)
         attempt = 0
         while tokens_to_try:
             used = tokens_to_try[0]

@@ -3,7 +3,8 @@
 QuickBooks and Jobber keep them in the spec's integrations_* tables (the web app writes
 those too; one row per business); every other OAuth connector keeps an encrypted JSON
 object in connections.credentials. Values are sealed here on the way in and opened on
-the way out, so nothing above this module sees a ciphertext and nothing below a plaintext. Every write of tokens also mirrors expiry and status onto the connections
+the way out, so nothing above this module sees a ciphertext and nothing below a
+plaintext. Every write of tokens also mirrors expiry and status onto the connections
 row, which the daemon and `blippsync status` read.
 """
 
@@ -23,8 +24,8 @@ from blippsync.vault.keys import KeyRing
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 _MIRROR = sa.text("""UPDATE public.connections SET token_expires_at = :expires_at,
                          status = 'connected', status_reason = NULL WHERE id = :id""")
-_MARK_CONNECTION = sa.text("""UPDATE public.connections SET status = :status, status_reason = :reason
-                              WHERE id = :id""")
+_MARK_CONNECTION = sa.text("""UPDATE public.connections
+                              SET status = :status, status_reason = :reason WHERE id = :id""")
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,8 @@ class IntegrationStore:
              reason: str | None) -> None:
         clear = (", access_token = NULL, refresh_token = NULL, previous_refresh_token = NULL"
                  if status == "disconnected" else "")
-        conn.execute(self._sql(f"""UPDATE {{t}} SET connection_status = :s, status_reason = :r{clear}
-                                   WHERE business_id = :b"""),
+        conn.execute(self._sql(f"""UPDATE {{t}} SET connection_status = :s,
+                                       status_reason = :r{clear} WHERE business_id = :b"""),
                      {"b": connection.business_id, "s": status, "r": reason})
         conn.execute(_MARK_CONNECTION, {"id": connection.id, "status": status, "reason": reason})
 
@@ -159,7 +160,8 @@ class CredentialsStore:
 
     def mark(self, conn: sa.Connection, connection: Connection, status: str,
              reason: str | None) -> None:
-        clear = ", credentials = NULL, previous_credentials = NULL" if status == "disconnected" else ""
+        clear = (", credentials = NULL, previous_credentials = NULL"
+                 if status == "disconnected" else "")
         conn.execute(sa.text(f"""UPDATE public.connections SET status = :status,
                                     status_reason = :reason{clear} WHERE id = :id"""),
                      {"id": connection.id, "status": status, "reason": reason})

@@ -69,7 +69,8 @@ class QboClient:
                 refreshed = True
                 self.tokens.refresh_after_rejection(token)
                 continue
-            throttled = response.status_code == 429 or bool(_THROTTLE.search(response.content[:4096]))
+            throttled = (response.status_code == 429
+                         or bool(_THROTTLE.search(response.content[:4096])))
             if throttled or response.status_code >= 500:
                 attempt = self._retry_or_raise(attempt, response, "throttled" if throttled
                                                else f"HTTP {response.status_code}", path)

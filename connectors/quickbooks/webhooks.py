@@ -23,7 +23,8 @@ _ENTITIES = {"customer": "Customer", "invoice": "Invoice", "payment": "Payment",
 
 
 def signature(body: bytes, verifier_token: str) -> str:
-    return base64.b64encode(hmac.new(verifier_token.encode(), body, hashlib.sha256).digest()).decode()
+    digest = hmac.new(verifier_token.encode(), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
 
 
 def verify(headers: Mapping[str, str], body: bytes, verifier_token: str) -> bool:

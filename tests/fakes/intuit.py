@@ -49,7 +49,8 @@ class IntuitState:
     refreshes: int = 0
     invalid_grants: int = 0
     revoked: list[str] = field(default_factory=list)
-    entities: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # type -> id -> obj
+    # entity type -> id -> object
+    entities: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     cdc_deleted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)  # "GET /path?query" of API calls
     script: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)  # canned answers
@@ -58,7 +59,8 @@ class IntuitState:
 
     def issue(self) -> dict[str, Any]:
         n = next(self._counter)
-        self.previous_refresh_token, self.refresh_token = self.refresh_token, f"RT1-rotated-{n:010d}"
+        self.previous_refresh_token = self.refresh_token
+        self.refresh_token = f"RT1-rotated-{n:010d}"
         access = f"eyJhbGciOiJub25lIn0.eyJuIjo{n:06d}fQ.sig{n:08d}"
         self.access_tokens.add(access)
         self.refreshes += 1

@@ -21,9 +21,26 @@ COUNTED_TABLES = {
 _PENDING_EVENTS = sa.text("SELECT count(*) FROM public.trigger_events WHERE routing_state = 'pending'")
 _CONNECTIONS = sa.text("""
     SELECT c.id, c.business_id, b.name AS business, c.connector, c.account_id, c.status,
-           c.status_reason, c.last_success_at, c.last_error, c.consecutive_failures
+           c.status_reason, c.last_success_at, c.last_sync_at, c.last_error, c.last_error_at,
+           c.consecutive_failures, c.next_sync_at, c.token_expires_at,
+           CASE WHEN c.lease_expires_at > now() THEN c.lease_owner END AS synced_by,
+           extract(epoch FROM now() - c.cursor_updated_at)::bigint AS cursor_age_seconds,
+           (SELECT count(*) FROM public.customer_enrollments e
+              JOIN public.sequences s ON s.id = e.sequence_id
+             WHERE s.business_id = c.business_id AND e.status = 'active'
+               AND e.next_step_at <= now()) AS due_steps,
+           (c.status = 'token_expired'
+            OR (c.consecutive_failures > 0
+                AND coalesce(c.last_success_at, c.created_at) < now() - interval '1 day'))
+               AS needs_human
     FROM public.connections c JOIN public.businesses b ON b.id = c.business_id
     ORDER BY b.name, c.connector
+""")
+# The daemons seen lately (table from migration 0040; absent before it is applied).
+_DAEMONS = sa.text("""
+    SELECT id, hostname, pid, version, started_at, last_tick_at,
+           extract(epoch FROM now() - last_tick_at)::bigint AS seconds_since_tick
+    FROM blippsync.daemons WHERE stopped_at IS NULL ORDER BY started_at
 """)
 
 
@@ -44,7 +61,12 @@ def collect_status(db: Database) -> dict[str, Any]:
             counts["events pending routing"] = conn.execute(_PENDING_EVENTS).scalar_one()
         connections = ([dict(r._mapping) for r in conn.execute(_CONNECTIONS)]
                        if "connections" in counts else [])
+        daemons = ([dict(r._mapping) for r in conn.execute(_DAEMONS)]
+                   if conn.execute(sa.text("SELECT to_regclass('blippsync.daemons')")).scalar()
+                   else [])
     report["counts"] = counts
     report["connections"] = connections
-    report["needs_attention"] = [c for c in connections if c["status"] != "connected"]
+    report["daemons"] = daemons
+    # a human is needed: a token expired, or a connection failing for a day
+    report["needs_attention"] = [c for c in connections if c["needs_human"]]
     return report

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from blippsync.cli import get_app
@@ -40,12 +42,35 @@ def status(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"{label}: {count}")
         if report["connections"]:
             echo_table("Connections", ["business", "connector", "account", "status",
-                                       "last success", "last error"],
+                                       "last success", "cursor age", "last error", "next run",
+                                       "due steps"],
                        [(c["business"], c["connector"], c["account_id"], c["status"]
-                         + (f" ({c['status_reason']})" if c["status_reason"] else ""),
-                         c["last_success_at"], c["last_error"]) for c in report["connections"]])
+                         + (f" ({c['status_reason']})" if c["status_reason"] else "")
+                         + (" NEEDS ATTENTION" if c["needs_human"] else ""),
+                         _when(c["last_success_at"]), _age(c["cursor_age_seconds"]),
+                         c["last_error"],
+                         f"syncing ({c['synced_by']})" if c["synced_by"]
+                         else _when(c["next_sync_at"]),
+                         c["due_steps"]) for c in report["connections"]])
+        for d in report.get("daemons", []):
+            click.echo(f"daemon {d['id']} on {d['hostname']} (pid {d['pid']}): last tick "
+                       f"{_age(d['seconds_since_tick'])} ago")
     if report["needs_attention"]:
         ctx.exit(1)
+
+
+def _when(at: Any) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S %Z") if at is not None else "never"
+
+
+def _age(seconds: Any) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if abs(seconds) >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 @click.group("db")

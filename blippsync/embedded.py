@@ -37,7 +37,9 @@ def embedded_url(data_dir: Path) -> str:
 
 def stop_embedded(data_dir: Path) -> bool:
     """Stop the embedded server if it runs; True when it did."""
-    from pgserver._commands import pg_ctl
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        from pgserver._commands import pg_ctl
 
     if not (data_dir / "postmaster.pid").exists():
         return False
@@ -45,7 +47,11 @@ def stop_embedded(data_dir: Path) -> bool:
     import platform
 
     user = "pgserver" if platform.system() != "Windows" and os.geteuid() == 0 else None
-    pg_ctl(["-w", "stop"], pgdata=data_dir, user=user)
+    try:
+        pg_ctl(["-w", "stop"], pgdata=data_dir, user=user)
+    except Exception as exc:  # pg_ctl failures surface as CalledProcessError
+        raise DatabaseError(f"embedded PostgreSQL under {data_dir} could not be stopped: "
+                            f"{_first_line(exc)}") from None
     return True
 
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,8 +36,22 @@ def _blippsync(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=180)
 
 
+@pytest.fixture
+def project_dir() -> Iterator[Path]:
+    """A fresh folder the `pgserver` system user can always reach (pgserver switches to it
+    when run as root). Not pytest's tmp_path: a concurrent pytest session resets
+    /tmp/pytest-of-<user> to mode 0700, which would lock the server out mid-test."""
+    path = Path(tempfile.mkdtemp(prefix="blippsync-embedded-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def test_cli_with_no_database_configured_starts_and_reuses_the_embedded_server(
-        tmp_path: Path) -> None:
+        project_dir: Path) -> None:
+    tmp_path = project_dir
     pgdata = tmp_path / ".blippsync" / "pgdata"
     try:
         migrated = _blippsync(["migrate"], tmp_path)
@@ -53,6 +70,7 @@ def test_cli_with_no_database_configured_starts_and_reuses_the_embedded_server(
         report = json.loads(shown.stdout)
         assert report["migrations"]["pending"] == []
         assert report["counts"]["businesses"] == 1
+        assert shown.stderr == ""  # nothing but the answer: no warnings from the server
         # the same server answered every command: started once, then reused
         assert (pgdata / "postmaster.pid").read_text().split()[0] == pid
 
@@ -61,7 +79,7 @@ def test_cli_with_no_database_configured_starts_and_reuses_the_embedded_server(
     finally:
         stopped = _blippsync(["db", "stop"], tmp_path)
     assert stopped.returncode == 0, stopped.stderr
-    assert stopped.stdout.strip() == "stopped"
+    assert stopped.stdout.strip() == "stopped" and stopped.stderr == ""
     assert not (pgdata / "postmaster.pid").exists()
 
 

@@ -248,3 +248,22 @@ def test_request_stop_with_nothing_running_exits_zero_quickly(tmp_path, database
     started = time.monotonic()
     running.__exit__(None, None, None)
     assert running.status == 0 and time.monotonic() - started < 5
+
+
+def test_connector_throttle_waits_are_counted() -> None:
+    import logging
+
+    from blippsync.daemon.metrics import DaemonMetrics, ThrottleWaitHandler
+
+    metrics = DaemonMetrics()
+    handler = ThrottleWaitHandler(metrics)
+    logger = logging.getLogger("blippsync.connector")
+    logger.addHandler(handler)
+    try:
+        logging.getLogger("blippsync.connector.jobber").warning(
+            "waiting for the query-cost bucket", extra={"throttle_wait_seconds": 1.5})
+        logging.getLogger("blippsync.connector.jobber").warning("no wait here")
+    finally:
+        logger.removeHandler(handler)
+    assert metrics.registry.get_sample_value("blippsync_api_throttle_wait_seconds_total",
+                                             {"connector": "jobber"}) == 1.5

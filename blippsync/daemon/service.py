@@ -23,7 +23,7 @@ import schedule
 from blippsync.config import Config
 from blippsync.daemon import heartbeat, leases, shutdown
 from blippsync.daemon.jobs import Jobs
-from blippsync.daemon.metrics import DaemonMetrics
+from blippsync.daemon.metrics import THROTTLE_LOGGERS, DaemonMetrics, ThrottleWaitHandler
 from blippsync.daemon.worker import Worker
 from blippsync.database import Database
 
@@ -53,6 +53,7 @@ class Daemon:
         self._last_tick: float | None = None
         self._http: Any = None
         self._watchdog: shutdown.Watchdog | None = None
+        self._throttle_handler = ThrottleWaitHandler(self.metrics)
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -79,6 +80,8 @@ class Daemon:
             shutdown.block_signals()
             shutdown.start_signal_thread(lambda _signum: self.request_stop())
         heartbeat.started(self.db, self.id, {"workers": self.workers})
+        for name in THROTTLE_LOGGERS:
+            logging.getLogger(name).addHandler(self._throttle_handler)
         if self.config["http.enabled"]:
             self.start_http()
         renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
@@ -111,6 +114,8 @@ class Daemon:
         if self._watchdog is not None:
             self._watchdog.cancel()
         self.stopped.set()
+        for name in THROTTLE_LOGGERS:
+            logging.getLogger(name).removeHandler(self._throttle_handler)
         if self._http is not None:
             self._http.stop()
         log.info("daemon %s stopped", self.id)

@@ -129,7 +129,8 @@ def _indirect(value: Any, key: str, where: str, file: Path | None,
         try:
             return secret_path.read_text().strip()
         except OSError as exc:
-            raise ConfigError(f"{where}: '{key}' reads file {secret_path}: {exc.strerror}") from None
+            raise ConfigError(f"{where}: '{key}' reads file {secret_path}: "
+                              f"{exc.strerror}") from None
     return value
 
 

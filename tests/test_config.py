@@ -83,7 +83,8 @@ def test_environment_overrides_the_file(workdir: Path) -> None:
     cfg = _write(workdir / "config.toml", "[sync]\nbatch_size = 10\n[logging]\nlevel = 'DEBUG'\n")
     config = load_config(cfg, environ={"BLIPPSYNC_SYNC_BATCH_SIZE": "20",
                                        "BLIPPSYNC_DATABASE_AUTO_MIGRATE": "off",
-                                       "BLIPPSYNC_DATABASE_CONNECT_ARGS": '{ sslmode = "require" }'})
+                                       "BLIPPSYNC_DATABASE_CONNECT_ARGS":
+                                           '{ sslmode = "require" }'})
     assert config["sync.batch_size"] == 20
     assert config["database.auto_migrate"] is False
     assert config["database.connect_args"] == {"sslmode": "require"}
@@ -119,8 +120,9 @@ def test_env_indirection_reads_the_named_variable(workdir: Path, database_url: s
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_DATABASE_URL", database_url)
     cfg = _write(workdir / "config.toml", '[database]\nurl = { "$env" = "MY_DATABASE_URL" }\n')
+    # $env reads the mapping given to load_config, not os.environ
     assert load_config(cfg, environ={"MY_DATABASE_URL": "postgresql://x@h/d"}
-                       )["database.url"] == "postgresql://x@h/d"   # the mapping given, not os.environ
+                       )["database.url"] == "postgresql://x@h/d"
     result = _run("--config", str(cfg), "status")
     assert result.exit_code == 0, result.output
 

@@ -76,12 +76,12 @@ COPY_DECISIONS = """
     FROM STDIN
 """
 
-MARK_ROUTED = sa.text("""
+MARK_ROUTED = """
     UPDATE public.trigger_events
-    SET routing_state = CASE WHEN id = ANY(:historical) THEN 'historical' ELSE 'routed' END,
-        routed_at = :now, routing_error = NULL
-    WHERE id = ANY(:ids)
-""")
+    SET routing_state = CASE WHEN id = ANY(%b::uuid[]) THEN 'historical' ELSE 'routed' END,
+        routed_at = %b, routing_error = NULL
+    WHERE id = ANY(%b::uuid[])
+"""
 
 # --- execution -----------------------------------------------------------------------------
 

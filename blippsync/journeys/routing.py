@@ -164,8 +164,8 @@ def _write(conn: sa.Connection, enroll_rows: list[tuple[Any, ...]], decisions: l
             copy.write_row((d.business_id, d.event_id, d.customer_id, d.sequence_id,
                             d.enrollment_id, d.decision, d.reason,
                             d.detail or REASONS.get(d.reason), now))
-    conn.execute(q.MARK_ROUTED, {"ids": [e.id for e in events], "historical": historical,
-                                 "now": now})
+    with raw.cursor() as cur:
+        cur.execute(q.MARK_ROUTED, [historical, now, [e.id for e in events]], binary=True)
 
 
 def _load_customers(conn: sa.Connection, ids: set[uuid.UUID]) -> dict[uuid.UUID, Any]:

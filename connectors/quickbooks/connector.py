@@ -66,7 +66,7 @@ class QuickBooksConnector:
         groups: list[tuple[str, ...]] = [incremental.ENTITIES]
         while groups:
             entities = groups.pop(0)
-            since = min(marks[e].instant for e in entities)  # type: ignore[type-var]
+            since = min(i for e in entities if (i := marks[e].instant) is not None)
             found = incremental.cdc_changes(client, entities, since)
             if found is None and len(entities) > 1:
                 ctx.log.info("quickbooks CDC at the %d-object cap; asking per entity",

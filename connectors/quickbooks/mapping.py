@@ -5,6 +5,7 @@ Intuit returns only the fields that have values, so every sub-object may be abse
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -14,12 +15,18 @@ from typing import Any
 from blippsync.records import CustomerRecord, EventRecord
 
 _OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
+_ADDRESS_LINES = ("Line1", "Line2", "Line3", "Line4", "Line5")
 
 
 def parse_time(text: str | None) -> datetime | None:
     """QuickBooks timestamps: '2024-06-20T13:16:17-07:00', '...-0700', '...Z'; kept aware."""
-    if not text:
+    if not text or not isinstance(text, str):
         return None
+    return _parse_time(text)
+
+
+@functools.lru_cache(maxsize=4096)  # a page repeats few distinct instants, each read 3-4 times
+def _parse_time(text: str) -> datetime | None:
     value = _OFFSET_NO_COLON.sub(r"\1:\2", text.strip().replace("Z", "+00:00"))
     try:
         parsed = datetime.fromisoformat(value)
@@ -29,13 +36,13 @@ def parse_time(text: str | None) -> datetime | None:
 
 
 def last_updated(obj: Mapping[str, Any]) -> str | None:
-    meta = obj.get("MetaData") or {}
-    return meta.get("LastUpdatedTime") if isinstance(meta, Mapping) else None
+    meta = obj.get("MetaData")
+    return meta.get("LastUpdatedTime") if isinstance(meta, dict) else None
 
 
 def _text(obj: Any, *path: str) -> str | None:
-    for key in path:
-        if not isinstance(obj, Mapping):
+    for key in path:  # JSON objects are dicts: the exact check is the fast one
+        if not isinstance(obj, dict):
             return None
         obj = obj.get(key)
     return obj.strip() or None if isinstance(obj, str) else None
@@ -48,9 +55,9 @@ def customer_name(c: Mapping[str, Any]) -> str | None:
 
 def address(addr: Any) -> str | None:
     """A BillAddr as one line: 'Line1, Line2, City, ST 94043, USA'."""
-    if not isinstance(addr, Mapping):
+    if not isinstance(addr, dict):
         return None
-    lines = [_text(addr, f"Line{i}") for i in range(1, 6)]
+    lines = [_text(addr, key) for key in _ADDRESS_LINES]
     region = " ".join(p for p in (_text(addr, "CountrySubDivisionCode"),
                                   _text(addr, "PostalCode")) if p)
     parts = [p for p in (*lines, _text(addr, "City"), region, _text(addr, "Country")) if p]

@@ -73,7 +73,8 @@ def _cloud_event(e: Mapping[str, Any]) -> WebhookNotice | None:
     parts = str(e.get("type") or "").split(".")  # qbo.<entity>.<operation>.v1
     if len(parts) < 3 or parts[0] != "qbo":
         return None
-    data = e.get("data") if isinstance(e.get("data"), Mapping) else {}
+    raw = e.get("data")
+    data: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     deleted = data.get("deletedid") or data.get("deletedId")
     return WebhookNotice(account_id=str(e.get("intuitaccountid") or ""),
                          entity=_ENTITIES.get(parts[1], parts[1].capitalize()),

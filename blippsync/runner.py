@@ -58,7 +58,24 @@ def run_once(app: App, plugins: Plugins, flt: PassFilter = PassFilter(),
         report.syncs.append(_sync_one(app, plugins, connection, flt, progress))
     if flt.connector in (None, "csv"):
         _import_inbox(app, plugins, flt, report, progress)
+    if not flt.dry_run:
+        report.journeys = _run_journeys(app, plugins)
     return report
+
+
+def _run_journeys(app: App, plugins: Plugins) -> dict[str, Any]:
+    """Route new events into enrollments, then send every step that is due."""
+    from dataclasses import asdict
+
+    from blippsync.journeys.execution import execute_due_steps
+    from blippsync.journeys.routing import route_events
+
+    try:
+        routing = route_events(app.db, app.config)
+        execution = execute_due_steps(app.db, app.config, plugins)
+    except BlippsyncError as exc:
+        return {"error": str(exc)}
+    return {"routing": asdict(routing), "execution": asdict(execution)}
 
 
 def _database(app: App, dry_run: bool) -> Any:

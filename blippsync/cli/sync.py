@@ -91,6 +91,24 @@ def _print_report(report: PassReport, as_json: bool) -> None:
     for entry in report.files:
         if "moved_to" in entry:
             click.echo(f"{entry['file']} -> {entry['moved_to']}")
+    _print_journeys(report.journeys)
+
+
+def _print_journeys(journeys: dict[str, Any]) -> None:
+    if not journeys:
+        return
+    if "error" in journeys:
+        click.echo(f"journeys FAILED: {journeys['error']}")
+        return
+    routing, execution = journeys["routing"], journeys["execution"]
+    skipped = ", ".join(f"{reason} {count}" for reason, count in sorted(routing["skipped"].items()))
+    click.echo(f"journeys: {routing['events']} events routed: {routing['enrolled']} enrolled"
+               + (f"; skipped: {skipped}" if skipped else ""))
+    stopped = ", ".join(f"{r} {c}" for r, c in sorted(execution["stopped"].items()))
+    click.echo(f"steps: {execution['sent']} sent, {execution['failed']} failed, "
+               f"{execution['deferred']} deferred (quiet hours or caps), {execution['retrying']} "
+               f"retrying, {execution['unknown']} outcome unknown, {execution['completed']} "
+               "journeys completed" + (f"; stopped: {stopped}" if stopped else ""))
 
 
 def _result(summary: SyncSummary) -> str:

@@ -176,3 +176,15 @@ def test_status_on_an_unmigrated_database_lists_pending(workdir: Path,
 def test_db_stop_with_a_database_url_is_a_usage_error(workdir: Path, database_url: str) -> None:
     result = _run("db", "stop", env={"BLIPPSYNC_DATABASE_URL": database_url})
     assert result.exit_code == 2
+
+
+def test_output_piped_into_a_closed_reader_is_not_an_error(tmp_path: Path) -> None:
+    """`blippsync --help | head -1`: the reader leaves early; no 'internal error' line."""
+    with subprocess.Popen([sys.executable, "-m", "blippsync", "businesses", "add", "--help"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                          env=_clean_env()) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader is gone before the first write
+        stderr = proc.stderr.read().decode()
+        proc.wait(timeout=60)
+    assert "internal error" not in stderr and "Traceback" not in stderr, stderr

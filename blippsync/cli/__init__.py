@@ -35,9 +35,23 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `blippsync ... | head`: the reader left, nothing to report
+            _silence_stdout()
+            ctx.exit(1)
         except Exception as exc:  # a bug: say so, keep the traceback for --debug
             _fail(ctx, f"internal error: {type(exc).__name__}: {exc} "
                        "(run with --debug for the traceback)", exc)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (tests capture output)
+        pass
 
 
 def _fail(ctx: click.Context, message: str, exc: BaseException) -> None:

@@ -56,6 +56,7 @@ class Plugins:
     connectors: dict[str, ConnectorInfo] = field(default_factory=dict)
     channels: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    trace: bool = False
     _packages: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def connector(self, name: str) -> Any:
@@ -76,6 +77,9 @@ class Plugins:
             self._call(impl, "sync_finished", summary=summary)
 
     def _call(self, impl: Any, hook: str, **kwargs: Any) -> None:
+        """Call one plugin's implementation (each on its own, so one failure stays its own)."""
+        if self.trace:
+            log.info("plugin trace: %s.%s(%s)", impl.plugin_name, hook, ", ".join(kwargs))
         try:
             impl.function(**kwargs)
         except Exception as exc:
@@ -90,10 +94,7 @@ def load_plugins(extra: Iterable[tuple[str, object]] = (),
     env = os.environ if environ is None else environ
     manager = pluggy.PluginManager(GROUP)
     manager.add_hookspecs(hookspecs)
-    plugins = Plugins(manager=manager)
-    if env.get("BLIPPSYNC_TRACE_PLUGINS"):
-        manager.trace.root.setwriter(lambda message: log.info("plugin trace: %s", message.rstrip()))
-        manager.enable_tracing()
+    plugins = Plugins(manager=manager, trace=bool(env.get("BLIPPSYNC_TRACE_PLUGINS")))
     only = _names(env.get("BLIPPSYNC_LOAD_PLUGINS")) if "BLIPPSYNC_LOAD_PLUGINS" in env else None
     blocked = _names(env.get("BLIPPSYNC_BLOCK_PLUGINS"))
 

@@ -183,3 +183,27 @@ def test_indirection_into_typed_settings_parses_like_the_environment(tmp_path: P
     assert config["sync.batch_size"] == 12
     with pytest.raises(ConfigError, match=r"c\.toml: 'sync\.batch_size' must be an integer"):
         load_config(cfg, environ={"BATCH": "twelve"})
+
+
+def test_connect_args_pass_through_to_the_driver(workdir: Path, database_url: str) -> None:
+    import sqlalchemy as sa
+
+    from blippsync.database import Database
+
+    cfg = _write(workdir / "config.toml",
+                 '[database]\nconnect_args = { application_name = "blipp-test" }\n')
+    config = load_config(cfg, environ={"BLIPPSYNC_DATABASE_URL": database_url})
+    db = Database.from_config(config)
+    try:
+        with db.connect() as conn:
+            assert conn.execute(sa.text("SHOW application_name")).scalar_one() == "blipp-test"
+    finally:
+        db.dispose()
+    if "host=/" in database_url or "host=%2F" in database_url:
+        return  # a Unix socket (the embedded server): libpq never uses TLS there
+    # TLS options too: an unverifiable server certificate is refused, in one line
+    tls = _write(workdir / "tls.toml", '[database]\nconnect_args = { sslmode = "verify-full", '
+                                       'sslrootcert = "/nonexistent/root.crt" }\n')
+    line = _one_error_line(_run("--config", str(tls), "status",
+                                env={"BLIPPSYNC_DATABASE_URL": database_url}))
+    assert "ssl" in line.lower()

@@ -22,7 +22,7 @@ class TinyConnector:
     needs_oauth = False
 
     def sync(self, ctx: ConnectorContext) -> Iterator[Record]:
-        if ctx.options.get("fail"):
+        if ctx.options.get("fail") or ctx.settings.get("fail"):
             raise ConnectorError("tiny: the remote said no")
         records = ctx.options.get("records")
         if records is None:

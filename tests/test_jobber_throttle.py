@@ -75,3 +75,35 @@ def test_429_backs_off_then_succeeds() -> None:
         data = gql.execute(CLIENTS, {"first": 10, "after": None, "filter": None})
     assert len(data["clients"]["nodes"]) == 1
     assert sleeps == [2.0, 4.0]
+
+
+def test_throttled_body_with_http_429_waits_on_the_bucket_not_a_blind_backoff() -> None:
+    """One third-party doc says THROTTLED comes as a 429: the body still decides the wait."""
+    import json
+
+    throttled = json.dumps({"errors": [{"message": "Throttled",
+                                        "extensions": {"code": "THROTTLED"}}],
+                            "extensions": {"cost": {"requestedQueryCost": 1000,
+                                                    "actualQueryCost": 0, "throttleStatus": {
+                                                        "maximumAvailable": 10000,
+                                                        "currentlyAvailable": 750,
+                                                        "restoreRate": 500}}}}).encode()
+    answers = [httpx.Response(429, content=throttled),
+               httpx.Response(200, json={"data": {"account": {"id": "MQ==", "name": "A"}}})]
+    sleeps: list[float] = []
+    transport = httpx.MockTransport(lambda request: answers.pop(0))
+    with httpx.Client(transport=transport) as http:
+        gql = GraphQLClient(http, "https://api.getjobber.com/api/graphql", "2025-04-16",
+                            _Static(), logging.getLogger("t"),
+                            throttle=CostThrottle(sleep=sleeps.append), sleep=sleeps.append)
+        data = gql.execute("query Account { account { id name } }")
+    assert data["account"]["id"] == "MQ==" and gql.throttled == 1
+    assert len(sleeps) == 1 and 0.5 <= sleeps[0] <= 0.7  # (1000 + margin - 750) / 500
+
+
+class _Static:
+    def access_token(self) -> str:
+        return "token"
+
+    def refresh_after_rejection(self, rejected_token: str) -> str:
+        return "token"

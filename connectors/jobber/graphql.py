@@ -74,6 +74,8 @@ class GraphQLClient:
                 token = self.tokens.refresh_after_rejection(token)
                 refreshed += 1
                 continue
+            if status == 429 and _is_throttled(body):  # a THROTTLED body, whatever the status
+                status = 200
             if status == 429 or status >= 500:
                 backoffs += 1
                 if backoffs > MAX_BACKOFF_RETRIES:
@@ -146,6 +148,11 @@ def _message(body: Any) -> str:
 
 def _disconnected(body: Any) -> bool:
     return any(hint in _message(body).lower() for hint in _DISCONNECTED_HINTS)
+
+
+def _is_throttled(body: Any) -> bool:
+    return isinstance(body, dict) and any(_code(e) == "THROTTLED"
+                                          for e in body.get("errors") or [])
 
 
 def _code(error: Any) -> str | None:

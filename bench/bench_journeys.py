@@ -148,7 +148,8 @@ def bench_execution(url: str, enrollments: int, due: int, outbox: Path) -> None:
     _exec(db, SEED_CUSTOMERS.replace("g % 50 = 0, g % 77 = 0", "false, false"),
           n=customers, b=BUSINESSES)
     _exec(db, SEED_ENROLLMENTS, due=due, now=NOW, limit=enrollments)
-    _exec(db, "VACUUM ANALYZE public.customer_enrollments")
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE public.customer_enrollments"))
     with db.connect() as conn:
         total = conn.execute(sa.text("SELECT count(*) FROM public.customer_enrollments")).scalar()
         due_now = conn.execute(sa.text(

@@ -163,7 +163,7 @@ def bench_execution(url: str, enrollments: int, due: int, outbox: Path) -> None:
     print(f"  seeded in {time.perf_counter() - t:.0f} s: {total:,} enrollments, {due_now:,} due")
     print("due-steps claim plan (batch 500):")
     for line in plan:
-        print("   ", line)
+        print("   ", line if len(line) < 160 else line[:150] + " ...])")
     config = _config(url, outbox)
     plugins = load_plugins()
     started = time.perf_counter()

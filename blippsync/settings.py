@@ -68,6 +68,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("journeys.max_attempts", int, 3, "Delivery attempts before a step is failed."),
     Setting("journeys.retry_backoff_seconds", int, 300, "First retry delay; each later retry waits "
             "four times longer."),
+    Setting("journeys.in_flight_chunk", int, 100, "Messages marked in flight per commit before "
+            "their provider calls: the most a crash can leave with an unknown outcome."),
     Setting("journeys.send_lease_seconds", int, 600, "How long a claimed send may take before "
             "another worker treats its outcome as unknown."),
     Setting("journeys.retention_days", int, 90, "Finished enrollments older than this move to "
@@ -184,6 +186,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("daemon.journey_interval_seconds", float, 5.0, "How often events are routed and due "
             "journey steps executed."),
     Setting("daemon.journey_batch_size", int, 100, "Events routed / steps executed per claim."),
+    Setting("daemon.inbox_scan_seconds", float, 30.0, "How often the csv inbox is scanned "
+            "for new files."),
     Setting("daemon.webhook_batch_size", int, 100, "Webhook notices fetched per connection pass."),
     Setting("daemon.webhook_max_attempts", int, 8, "A webhook notice failing this many times is "
             "marked failed (the daily reconciliation still catches its change)."),

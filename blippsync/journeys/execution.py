@@ -45,7 +45,6 @@ from blippsync.journeys.render import RenderContext, render_step
 from blippsync.journeys.templates import TemplateProblem
 
 log = logging.getLogger(__name__)
-IN_FLIGHT_CHUNK = 25  # messages marked in flight per commit: the most a crash can leave unknown
 
 
 @dataclass(frozen=True)
@@ -240,8 +239,9 @@ def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any
 def _deliver(db: Database, config: Config, pending: list[_Pending], now: datetime) -> None:
     """Mark a chunk in flight (committed), then call the channel for each; repeat."""
     sendable = [p for p in pending if p.message is not None]
-    for start in range(0, len(sendable), IN_FLIGHT_CHUNK):
-        chunk = sendable[start:start + IN_FLIGHT_CHUNK]
+    size = max(1, config["journeys.in_flight_chunk"])  # the most a crash can leave unknown
+    for start in range(0, len(sendable), size):
+        chunk = sendable[start:start + size]
         with db.begin() as conn:
             marked = {r.id for r in conn.execute(
                 q.MARK_IN_FLIGHT, {"ids": [p.ledger_id for p in chunk], "now": now})}

@@ -267,3 +267,24 @@ def test_connector_throttle_waits_are_counted() -> None:
         logger.removeHandler(handler)
     assert metrics.registry.get_sample_value("blippsync_api_throttle_wait_seconds_total",
                                              {"connector": "jobber"}) == 1.5
+
+
+def test_csv_inbox_is_imported_and_file_connections_are_never_claimed(tmp_path, database_url,
+                                                                      db, remote,
+                                                                      plugins) -> None:
+    business = add_business(db, name="Csv Co", owner_email="c@csv.test", timezone="UTC")
+    with db.begin() as conn:
+        manual = ensure_connection(conn, business, "manual", "")
+    inbox = tmp_path / "inbox" / str(business)
+    inbox.mkdir(parents=True)
+    (inbox / "customers.csv").write_text("Name,Email\nAda Csv,ada@csv.test\nBo Csv,bo@csv.test\n")
+    config = _config(tmp_path, database_url, remote).with_values(
+        csv__inbox_dir=str(tmp_path / "inbox"), daemon__inbox_scan_seconds=0.5)
+    with Running(Daemon(config, db, plugins)):
+        _wait(lambda: _scalar(db, "SELECT count(*) FROM customers WHERE source = 'csv'") == 2,
+              what="the inbox file imported")
+        _wait(lambda: not (inbox / "customers.csv").exists(), what="the file filed away")
+        time.sleep(0.5)
+        assert _scalar(db, "SELECT count(*) FROM sync_runs WHERE connection_id = :id",
+                       id=manual.id) == 0
+    assert list((inbox / "processed").glob("*-customers.csv"))

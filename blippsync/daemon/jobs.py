@@ -64,6 +64,20 @@ class Jobs:
         self.metrics.steps_sent.inc(work.count(executed, "sent"))
         self.metrics.steps_failed.inc(work.count(executed, "failed"))
 
+    def csv_inbox(self) -> None:
+        """Import csv files dropped into the inbox (a file another replica is importing is
+        skipped by the sync engine's per-connection lock and left in place)."""
+        if "csv" not in self.plugins.connectors:
+            return
+        for entry in work.import_csv_inbox(self.db, self.config, self.plugins):
+            log.info("csv inbox: %s: %s", entry.get("file"),
+                     entry.get("error") or f"{entry.get('created', 0)} created, "
+                     f"{entry.get('updated', 0)} updated, {entry.get('events_emitted', 0)} events")
+            self.metrics.syncs.labels("csv", "failed" if entry.get("error") else "succeeded").inc()
+            self.metrics.customers_upserted.labels("csv").inc(
+                int(entry.get("created", 0)) + int(entry.get("updated", 0)))
+            self.metrics.events_emitted.labels("csv").inc(int(entry.get("events_emitted", 0)))
+
     def refresh_tokens(self) -> None:
         """Have the vault refresh every token expiring soon, before a sync needs it."""
         oauth = {name: info.connector for name, info in self.plugins.connectors.items()

@@ -23,6 +23,7 @@ CLAIM_SQL = sa.text("""
 WITH due AS (
     SELECT c.id FROM public.connections AS c
     WHERE c.status = 'connected'
+      AND NOT (c.connector = ANY(:unscheduled))
       AND (c.lease_expires_at IS NULL OR c.lease_expires_at < now())
       AND (c.next_sync_at <= now()
            OR EXISTS (SELECT 1 FROM public.webhook_deliveries AS d
@@ -79,13 +80,16 @@ class Lease:
     expires_at: datetime
 
 
-def claim(db: Database, owner: str, *, limit: int, lease_seconds: int) -> list[Lease]:
-    """Claim up to `limit` due connections nobody holds (a short transaction of its own)."""
+def claim(db: Database, owner: str, *, limit: int, lease_seconds: int,
+          unscheduled: Sequence[str] = ()) -> list[Lease]:
+    """Claim up to `limit` due connections nobody holds (a short transaction of its own);
+    connectors in `unscheduled` (driven by files and commands) are never claimed."""
     if limit <= 0:
         return []
     with db.begin() as conn:
         rows = conn.execute(CLAIM_SQL, {"owner": owner, "limit": limit,
-                                        "lease_seconds": lease_seconds}).all()
+                                        "lease_seconds": lease_seconds,
+                                        "unscheduled": list(unscheduled)}).all()
     return [Lease(connection_id=r.id, business_id=r.business_id, connector=r.connector,
                   account_id=r.account_id, sync_due=bool(r.sync_due),
                   sync_interval_seconds=r.sync_interval_seconds,

@@ -21,7 +21,7 @@ from typing import Any
 import schedule
 
 from blippsync.config import Config
-from blippsync.daemon import heartbeat, leases, shutdown
+from blippsync.daemon import heartbeat, leases, shutdown, work
 from blippsync.daemon.jobs import Jobs
 from blippsync.daemon.metrics import THROTTLE_LOGGERS, DaemonMetrics, ThrottleWaitHandler
 from blippsync.daemon.worker import Worker
@@ -80,6 +80,7 @@ class Daemon:
             shutdown.block_signals()
             shutdown.start_signal_thread(lambda _signum: self.request_stop())
         heartbeat.started(self.db, self.id, {"workers": self.workers})
+        self._last_tick = time.monotonic()  # just started: stale only if the first pass hangs
         for name in THROTTLE_LOGGERS:
             logging.getLogger(name).addHandler(self._throttle_handler)
         if self.config["http.enabled"]:
@@ -147,6 +148,8 @@ class Daemon:
             self._guard, "journeys", self.jobs.journeys)
         every(int(self.config["daemon.token_refresh_interval_seconds"])).seconds.do(
             self._guard, "token refresh", self.jobs.refresh_tokens)
+        every(float(self.config["daemon.inbox_scan_seconds"])).seconds.do(
+            self._guard, "csv inbox", self.jobs.csv_inbox)
         every(HEARTBEAT_SECONDS).seconds.do(self._guard, "heartbeat",
                                             lambda: heartbeat.tick(self.db, self.id))
         every(DAILY_CHECK_SECONDS).seconds.do(self._guard, "reconcile", self.jobs.reconcile)
@@ -173,7 +176,8 @@ class Daemon:
             free = self.workers - len(self.active)
         if free <= 0 or self.stopping.is_set():
             return
-        for lease in leases.claim(self.db, self.id, limit=free, lease_seconds=self.lease_seconds):
+        for lease in leases.claim(self.db, self.id, limit=free, lease_seconds=self.lease_seconds,
+                                  unscheduled=work.UNSCHEDULED_CONNECTORS):
             halt = threading.Event()
             with self._active_lock:
                 future = self._pool.submit(self.worker.work_on, lease, halt)

@@ -20,6 +20,8 @@ from blippsync.records import Checkpoint, Record
 
 log = logging.getLogger(__name__)
 JOURNEY_MAX_BATCHES_PER_TICK = 10
+# Driven by files and commands, never by a schedule (the sync engine's runner agrees).
+UNSCHEDULED_CONNECTORS = ("csv", "manual")
 
 
 def connector_settings(config: Config, name: str) -> dict[str, Any]:
@@ -78,6 +80,18 @@ def run_sync(db: Database, config: Config, connection: Connection, connector: An
 
     return sync_connection(db, config, connection, connector,
                            SyncOptions(options=dict(options or {})))
+
+
+def import_csv_inbox(db: Database, config: Config, plugins: Any) -> list[dict[str, Any]]:
+    """Import the files waiting in the csv inbox, as `run-once` does (moved when done)."""
+    from blippsync.app import App
+    from blippsync.runner import PassFilter, PassReport, _import_inbox
+
+    app = App(config)
+    app.__dict__["db"] = db  # share this process's engine instead of opening another
+    report = PassReport()
+    _import_inbox(app, plugins, PassFilter(), report, None)
+    return report.files
 
 
 def mark_run_interrupted(db: Database, run_id: Any) -> None:

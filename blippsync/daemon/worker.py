@@ -78,6 +78,8 @@ class Worker:
         upserted, emitted = work.summary_counts(summary)
         self.metrics.customers_upserted.labels(lease.connector).inc(upserted)
         self.metrics.events_emitted.labels(lease.connector).inc(emitted)
+        if not getattr(summary, "skipped", None):
+            self.plugins.notify_sync_finished(summary)
         if getattr(summary, "skipped", None):
             self.metrics.syncs.labels(lease.connector, "skipped").inc()
             return _now() + timedelta(seconds=float(self.config["daemon.tick_seconds"]) * 5)

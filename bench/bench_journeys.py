@@ -46,14 +46,15 @@ SEED_SEQUENCES = """
                  ('Thank-you after job', 'job_completed', 'active', '{}'),
                  ('Review after invoice', 'invoice_paid', 'active', '{}'),
                  ('Old journey', 'job_completed', 'paused', '{}'),
-                 ('Winter promo', 'invoice_paid', 'draft', '{}')) AS v(name, event, status, settings)
+                 ('Winter promo', 'invoice_paid', 'draft', '{}'))
+             AS v(name, event, status, settings)
 """
 SEED_STEPS = """
     INSERT INTO public.sequence_steps (sequence_id, step_order, step_type, delay_minutes,
                                        message_purpose, message_config, channel)
     SELECT s.id, 0, 'email', 0, CASE WHEN s.name LIKE 'Thank%' THEN 'thank_you' ELSE 'review' END,
            '{"subject": "Thanks {{ customer.first_name }}!",
-             "body": "Hi {{ customer.first_name }}, how did {{ business.name }} do? {{ review_link }}"}',
+             "body": "Hi {{ customer.first_name }}, how did we do? {{ review_link }}"}',
            'email'
     FROM public.sequences s
 """

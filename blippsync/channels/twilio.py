@@ -53,7 +53,8 @@ class TwilioChannel:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise DeliveryFailed(f"twilio: cannot connect: {exc}", retryable=True) from None
         except httpx.HTTPError as exc:
-            raise DeliveryUnknown(f"twilio: no answer after sending: {type(exc).__name__}") from None
+            raise DeliveryUnknown(f"twilio: no answer after sending: "
+                                  f"{type(exc).__name__}") from None
         return _outcome(response)
 
 
@@ -69,7 +70,8 @@ def _outcome(response: httpx.Response) -> Delivery:
                         details={"status": body.get("status"),
                                  "num_segments": body.get("num_segments")})
     code, text = body.get("code"), body.get("message") or response.reason_phrase
-    reason = f"twilio: HTTP {response.status_code}" + (f" error {code}" if code else "") + f": {text}"
+    reason = (f"twilio: HTTP {response.status_code}" + (f" error {code}" if code else "")
+              + f": {text}")
     if response.status_code in RETRYABLE_STATUS:
         raise DeliveryFailed(reason, retryable=True)
     if 400 <= response.status_code < 500:

@@ -120,7 +120,8 @@ def _resolve_business(conn: sa.Connection, file: SequenceFile,
                          "with id or name")
     rows = conn.execute(_FIND_BUSINESS_BY_NAME, {"name": name}).all()
     if len(rows) > 1:
-        raise InputError(f"{file.path}: {len(rows)} businesses are named {name!r}; use --business ID")
+        raise InputError(f"{file.path}: {len(rows)} businesses are named {name!r}; "
+                         "use --business ID")
     if rows:
         return rows[0].id, False
     owner = file.business.get("owner_email")
@@ -136,7 +137,8 @@ def _create_business(conn: sa.Connection, file: SequenceFile, owner: str) -> uui
     try:
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"{file.path}: business timezone {tz!r} is not an IANA time zone") from None
+        raise InputError(f"{file.path}: business timezone {tz!r} is not an IANA "
+                         "time zone") from None
     url = info.get("google_review_url")
     if url and not str(url).lower().startswith(("http://", "https://")):
         raise InputError(f"{file.path}: business google_review_url must start with https://")

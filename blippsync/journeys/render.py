@@ -57,7 +57,8 @@ def render_step(ctx: RenderContext, *, step: Any, customer: Any, business: Any, 
         if ctx.sms_footer and "stop" not in text.lower():
             text += ctx.sms_footer
         return Message(kind="sms", to=customer.phone, body=text, **common)
-    return Message(kind="email", to=customer.email, subject=render(config.get("subject", ""), values),
+    return Message(kind="email", to=customer.email,
+                   subject=render(config.get("subject", ""), values),
                    body=render(config.get("body", ""), values), **common)
 
 

@@ -38,7 +38,8 @@ def check_template(source: str) -> None:
     try:
         tree = _env.parse(source)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateProblem(f"template syntax error on line {exc.lineno}: {exc.message}") from None
+        raise TemplateProblem(f"template syntax error on line {exc.lineno}: "
+                              f"{exc.message}") from None
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     for name in tree.find_all(nodes.Name):
         if name.ctx == "load" and name.name not in VARIABLES and name.name not in assigned:

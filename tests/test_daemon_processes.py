@@ -290,7 +290,8 @@ def test_two_daemons_share_one_database_for_a_minute(tmp_path, database_url, db,
     assert _scalar(db, "SELECT count(*) FROM customers") == total
     assert _scalar(db, "SELECT count(*) FROM trigger_events") == total
     # every event routed once: routed, one decision each, one enrollment per customer
-    assert _scalar(db, "SELECT count(*) FROM trigger_events WHERE routing_state = 'routed'") == total
+    routed = "SELECT count(*) FROM trigger_events WHERE routing_state = 'routed'"
+    assert _scalar(db, routed) == total
     assert _scalar(db, "SELECT count(*) FROM enrollment_decisions") == total
     assert _scalar(db, "SELECT count(DISTINCT trigger_event_id) FROM enrollment_decisions") == total
     assert _scalar(db, "SELECT count(*) FROM customer_enrollments") == total

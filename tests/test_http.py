@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -182,3 +183,75 @@ def test_review_link_records_click_and_redirects(server, db) -> None:
                   c=first_click) == 1
     assert httpx.get(f"{base}/r/tok_unknown_999").status_code == 404
     assert httpx.get(f"{base}/r/bad").status_code == 404
+
+
+# --- the built-in webhook connectors through the same receiver ------------------------------
+
+@pytest.fixture
+def builtin_server(tmp_path: Path, database_url: str, db: Database
+                   ) -> Iterator[tuple[str, HttpState]]:
+    config = load_config(support.write_config(tmp_path / "b.toml", database_url, "http://x"),
+                         environ={}).with_values(quickbooks__webhook_verifier_token="qbo-verifier",
+                                                 jobber__client_secret="jobber-secret")
+    state = HttpState(config=config, db=db, plugins=load_plugins(), metrics=DaemonMetrics(db),
+                      scheduler_age=lambda: 0.0, daemon_id="test")
+    srv = HttpServer(build_app(state), "127.0.0.1", 0)
+    srv.start()
+    yield f"http://127.0.0.1:{srv.port}", state
+    srv.stop()
+
+
+def test_quickbooks_cloudevents_delivery(builtin_server, db) -> None:
+    from connectors.quickbooks.webhooks import SIGNATURE_HEADER, signature
+
+    base, _state = builtin_server
+    business = add_business(db, name="QBO Co", owner_email="q@x.test", timezone="UTC")
+    with db.begin() as conn:
+        ensure_connection(conn, business, "quickbooks", "310687")
+    body = json.dumps([{
+        "specversion": "1.0", "id": "88cd52aa-33b6-4351-9aa4-47572edbd068",
+        "source": "intuit.dsnBgbseACLLRZNxo2dfc4evmEJdxde58xeeYcZliOU=",
+        "type": "qbo.payment.created.v1", "datacontenttype": "application/json",
+        "time": "2025-09-10T21:31:25.179851517Z", "intuitentityid": "1234",
+        "intuitaccountid": "310687", "data": {}}]).encode()
+    headers = {"content-type": "application/cloudevents+json",
+               SIGNATURE_HEADER: signature(body, "qbo-verifier")}
+    first = httpx.post(f"{base}/webhooks/quickbooks", content=body, headers=headers)
+    again = httpx.post(f"{base}/webhooks/quickbooks", content=body, headers=headers)
+    assert (first.json(), again.json()) == ({"received": 1, "duplicates": 0},
+                                            {"received": 0, "duplicates": 1})
+    with db.connect() as conn:
+        row = conn.execute(sa.text("SELECT dedupe_key, entity, entity_id, state "
+                                   "FROM webhook_deliveries")).one()
+    assert row.dedupe_key == "id:88cd52aa-33b6-4351-9aa4-47572edbd068"
+    assert (row.entity, row.entity_id, row.state) == ("Payment", "1234", "pending")
+    wrong = {**headers, SIGNATURE_HEADER: signature(body, "not-the-token")}
+    assert httpx.post(f"{base}/webhooks/quickbooks", content=body, headers=wrong).status_code == 401
+
+
+def test_jobber_delivery_and_app_disconnect(builtin_server, db, tmp_path) -> None:
+    from connectors.jobber.webhooks import SIGNATURE_HEADER, sign
+
+    base, state = builtin_server
+    business = add_business(db, name="Jobber Co", owner_email="j@x.test", timezone="UTC")
+    with db.begin() as conn:
+        connection = ensure_connection(conn, business, "jobber", "MQ==")
+
+    def post(topic: str) -> httpx.Response:
+        body = json.dumps({"data": {"webHookEvent": {
+            "topic": topic, "appId": "app", "accountId": "MQ==", "itemId": "Mg==",
+            "occurredAt": "2021-08-12T16:31:36-06:00"}}}).encode()
+        return httpx.post(f"{base}/webhooks/jobber", content=body, headers={
+            "content-type": "application/json", SIGNATURE_HEADER: sign(body, "jobber-secret")})
+
+    assert post("CLIENT_CREATE").json() == {"received": 1, "duplicates": 0}
+    assert post("CLIENT_CREATE").json() == {"received": 0, "duplicates": 1}  # topic+item+time
+    assert post("APP_DISCONNECT").json() == {"received": 1, "duplicates": 0}
+    worker = Worker(db, state.config, state.plugins, state.metrics, "test-owner")
+    import threading
+
+    worker.process_notices(connection, state.plugins.connector("jobber"), threading.Event())
+    with db.connect() as conn:
+        status = conn.execute(sa.text("SELECT status FROM connections WHERE id = :id"),
+                              {"id": connection.id}).scalar()
+    assert status == "disconnected"

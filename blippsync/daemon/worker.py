@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from blippsync.config import Config
-from blippsync.connections import Connection
+from blippsync.connections import Connection, set_status
 from blippsync.connector import WebhookConnector
 from blippsync.daemon import inbox, leases, work
 from blippsync.daemon.leases import Lease
@@ -27,6 +27,8 @@ from blippsync.logs import log_context
 
 log = logging.getLogger(__name__)
 MAX_NOTICE_BATCHES_PER_LEASE = 20
+# The notice a connector yields when the remote says the app was uninstalled.
+DISCONNECT_ENTITY, DISCONNECT_OPERATION = "connection", "disconnected"
 
 
 @dataclass
@@ -104,6 +106,8 @@ class Worker:
             stored = inbox.pending(self.db, connection.id, batch_size)
             if not stored:
                 return
+            if self._disconnects(connection, stored):
+                return
             ids = [s.id for s in stored]
             fetching = work.FetchingConnector(connector, [s.notice for s in stored])
             try:
@@ -124,6 +128,22 @@ class Worker:
             self.metrics.customers_upserted.labels(connection.connector).inc(upserted)
             self.metrics.events_emitted.labels(connection.connector).inc(emitted)
             self.metrics.webhook_notices.labels(connection.connector, "processed").inc(len(ids))
+
+    def _disconnects(self, connection: Connection, stored: list[inbox.StoredNotice]) -> bool:
+        """An app-disconnect notice (Jobber APP_DISCONNECT): the tokens are dead, so mark the
+        connection disconnected for its owner to reconnect, and fetch nothing."""
+        gone = [s for s in stored if s.notice.entity == DISCONNECT_ENTITY
+                and s.notice.operation == DISCONNECT_OPERATION]
+        if not gone:
+            return False
+        with self.db.begin() as conn:
+            set_status(conn, connection.id, "disconnected",
+                       f"the app was disconnected in {connection.connector}")
+        inbox.mark_processed(self.db, [s.id for s in gone])
+        self.metrics.webhook_notices.labels(connection.connector, "disconnected").inc(len(gone))
+        log.warning("%s says the app was disconnected: connection marked disconnected",
+                    connection.connector)
+        return True
 
 
 def _now() -> datetime:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from blippsync.connector import WebhookConnector
-from blippsync.daemon import inbox
+from blippsync.daemon import inbox, work
 from blippsync.http.app import HttpState
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def endpoint(state: HttpState) -> Callable[[Request], Awaitable[Response]]:
         except BodyTooLarge:
             counter.labels(name, "too_large").inc()
             return JSONResponse({"error": f"body over {limit} bytes"}, 413)
-        settings = state.config.plugin_settings(name)
+        settings = work.connector_settings(state.config, name)
         try:
             authentic = connector.verify_webhook(request.headers, body, settings)
         except Exception as exc:  # a misconfigured secret: make the sender retry later

@@ -9,6 +9,7 @@ instant and another carries on.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -142,7 +143,10 @@ class Daemon:
     # --- jobs ---------------------------------------------------------------------------
 
     def _schedule_jobs(self) -> None:
-        every = self.scheduler.every
+        def every(seconds: float) -> schedule.Job:
+            # schedule annotates int, but fractional seconds work (timedelta arithmetic)
+            return self.scheduler.every(seconds)  # type: ignore[arg-type]
+
         every(self.tick_seconds).seconds.do(self._guard, "claim", self.claim_work)
         every(float(self.config["daemon.journey_interval_seconds"])).seconds.do(
             self._guard, "journeys", self.jobs.journeys)
@@ -182,12 +186,12 @@ class Daemon:
             with self._active_lock:
                 future = self._pool.submit(self.worker.work_on, lease, halt)
                 self.active[lease.connection_id] = (future, halt)
-            future.add_done_callback(lambda _f, cid=lease.connection_id: self._done(cid))
+            future.add_done_callback(functools.partial(self._done, lease.connection_id))
             if self.stopping.is_set():
                 halt.set()
         self.metrics.leases_held.set(len(self.active))
 
-    def _done(self, connection_id: uuid.UUID) -> None:
+    def _done(self, connection_id: uuid.UUID, _future: Future[None] | None = None) -> None:
         with self._active_lock:
             self.active.pop(connection_id, None)
             self.metrics.leases_held.set(len(self.active))

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from blippsync.customers import customer_for, merge_customers
 from blippsync.database import driver_connection
+from blippsync.ids import uuid7
 from blippsync.normalize import (
     Problem,
     normalize_email,
@@ -30,12 +31,16 @@ from blippsync.records import CustomerMerge, CustomerRecord, EventRecord, Reject
 from blippsync.sqlfiles import load
 
 _SQL = load("batch")
-_CUSTOMER_COLUMNS = ("seq", "external_id", "name", "email", "phone", "address", "tags",
+_CUSTOMER_COLUMNS = ("seq", "new_id", "external_id", "name", "email", "phone", "address", "tags",
                      "archived", "deleted", "review_ok", "sms_allowed")
 _EVENT_COLUMNS = ("event_type", "dedupe_key", "external_customer_id", "occurred_at", "payload",
                   "historical")
+_PREPARE_STEPS = ("create_customer_stage", "index_stage_seq", "index_stage_email",
+                  "index_stage_external_id", "create_event_stage", "clear_stages",
+                  "no_hash_joins", "no_merge_joins")
 _MERGE_STEPS = ("resolve_by_key", "resolve_by_alias", "resolve_by_email",
-                "unmatch_email_duplicates", "find_email_conflicts", "find_email_conflicts_in_batch",
+                "unmatch_email_duplicates", "find_email_conflicts", "mark_email_conflicts",
+                "find_email_conflicts_in_batch",
                 "insert_new_customers")
 MAX_REPORTED_PROBLEMS = 1000
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -96,7 +101,7 @@ class Batch:
                 self._problem(problem, record.location, external_id)
         tags = normalize_tags(record.tags)
         self.customers[external_id] = (
-            len(self.customers), external_id, normalize_name(record.name), email, phone,
+            len(self.customers), uuid7(), external_id, normalize_name(record.name), email, phone,
             normalize_name(record.address), json.dumps(tags) if tags else None,
             record.archived, record.deleted, record.review_requests_allowed, record.sms_allowed)
 
@@ -140,9 +145,8 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
     params = {"business_id": target.business_id, "source": target.source,
               "connection_id": target.connection_id, "run_id": target.run_id}
     counts = BatchCounts(rejected=batch.rejected)
-    conn.execute(_SQL["create_customer_stage"])
-    conn.execute(_SQL["create_event_stage"])
-    conn.execute(_SQL["clear_stages"])
+    for step in _PREPARE_STEPS:
+        conn.execute(_SQL[step])
     if batch.customers:
         _copy(conn, "blipp_stage_customers", _CUSTOMER_COLUMNS, batch.customers.values())
         for step in _MERGE_STEPS:

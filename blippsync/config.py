@@ -178,3 +178,23 @@ def _parse_env(setting: Setting, text: str, where: str | None = None) -> Any:
 def _type_name(t: type) -> str:
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
             list: "a list", dict: "a table"}.get(t, t.__name__)
+
+
+def connector_settings(config: Config, name: str,
+                       connection_settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A connector's settings: its own section ([quickbooks] -> client_id, ...), then
+    [plugins.<name>], then the connection's own settings, later ones winning."""
+    from blippsync.redaction import register_secret
+
+    prefix = f"{name}."
+    merged = {k[len(prefix):]: v for k, v in config.values.items() if k.startswith(prefix)}
+    merged.update(config.plugin_settings(name))
+    merged.update(connection_settings or {})
+    for key, value in merged.items():
+        setting = SETTINGS_BY_KEY.get(prefix + key)
+        if setting is not None and setting.secret and isinstance(value, str):
+            register_secret(value)
+    for key in ("client_secret", "webhook_verifier_token"):  # plugins' usual secret names
+        if isinstance(merged.get(key), str):
+            register_secret(merged[key])
+    return merged

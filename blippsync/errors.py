@@ -50,7 +50,9 @@ class ConnectorError(BlippsyncError):
 
 
 class AuthError(ConnectorError):
-    pass
+    """Credentials are invalid or revoked; the connection gets `connection_status`."""
+
+    connection_status = "token_expired"
 
 
 class TransientError(ConnectorError):

@@ -57,7 +57,7 @@ def run_once(app: App, plugins: Plugins, flt: PassFilter = PassFilter(),
     for connection in connections:
         report.syncs.append(_sync_one(app, plugins, connection, flt, progress))
     if flt.connector in (None, "csv"):
-        _import_inbox(app, plugins, flt, report, progress)
+        import_inbox(app, plugins, flt, report, progress)
     if not flt.dry_run:
         report.journeys = _run_journeys(app, plugins)
     return report
@@ -108,8 +108,9 @@ def _sync_one(app: App, plugins: Plugins, connection: Connection, flt: PassFilte
     return summary
 
 
-def _import_inbox(app: App, plugins: Plugins, flt: PassFilter, report: PassReport,
-                  progress: ProgressFactory | None) -> None:
+def import_inbox(app: App, plugins: Plugins, flt: PassFilter, report: PassReport,
+                 progress: ProgressFactory | None = None) -> None:
+    """Import every file waiting in the csv inbox, filing each with its report."""
     for item in pending_files(app.config, flt.business_id):
         try:
             with app.db.begin() as conn:

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from blippsync import __version__
 from blippsync.batch_writer import MAX_REPORTED_PROBLEMS, Batch, BatchCounts, BatchTarget, write_batch
 from blippsync.businesses import get_business
-from blippsync.config import Config
+from blippsync.config import Config, connector_settings
 from blippsync.connections import Connection, set_status
 from blippsync.connector import ConnectorContext, TokenProvider
 from blippsync.database import Database
@@ -89,6 +89,7 @@ class SyncOptions:
     options: Mapping[str, Any] = field(default_factory=dict)  # per-invocation, for the connector
     now: datetime | None = None
     progress: ProgressCallback | None = None
+    stop: threading.Event | None = None  # set: end at the next checkpoint (graceful shutdown)
 
 
 def sync_connection(db: Database, config: Config, connection: Connection, connector: Any,
@@ -129,6 +130,8 @@ def _locked_sync(db: Database, conn: sa.Connection, config: Config, connection: 
         conn.begin()  # one transaction for the whole pass, rolled back: nothing is written
     else:
         with conn.begin():
+            # we hold the connection's lock: a run still "running" died with its process
+            conn.execute(_SQL["close_abandoned_runs"], {"connection_id": connection.id})
             summary.run_id = conn.execute(_SQL["start_run"], {
                 "business_id": connection.business_id, "connection_id": connection.id,
                 "connector": connector.name, "full": opts.full}).scalar_one()
@@ -141,8 +144,7 @@ def _locked_sync(db: Database, conn: sa.Connection, config: Config, connection: 
             from blippsync.vault import token_provider
 
             tokens = token_provider(db, config, connection, connector, client)
-        settings = {**core_settings(config, connector.name),
-                    **config.plugin_settings(connector.name), **connection.settings,
+        settings = {**connector_settings(config, connector.name, connection.settings),
                     "timezone": business.timezone, "country": target.country}
         ctx = ConnectorContext(
             business_id=connection.business_id, connection_id=connection.id,
@@ -152,12 +154,12 @@ def _locked_sync(db: Database, conn: sa.Connection, config: Config, connection: 
             tokens=tokens, options=opts.options, now=opts.now)
         consume_records(conn, target, connector.sync(ctx), summary,
                         batch_size=config["sync.batch_size"], dry_run=opts.dry_run,
-                        progress=opts.progress)
+                        progress=opts.progress, stop=opts.stop)
     except AuthError as exc:
         summary.error = redact(str(exc))
         if not opts.dry_run:
             with db.begin() as status_conn:
-                set_status(status_conn, connection.id, "token_expired", summary.error)
+                set_status(status_conn, connection.id, exc.connection_status, summary.error)
     except (ConnectorError, BlippsyncError) as exc:
         summary.error = redact(str(exc))
     except Exception as exc:  # a connector bug must not take the other connections down
@@ -179,17 +181,13 @@ def _locked_sync(db: Database, conn: sa.Connection, config: Config, connection: 
     return summary
 
 
-def core_settings(config: Config, section: str) -> dict[str, Any]:
-    """The [<connector>] keys declared in settings.py, without the section prefix."""
-    prefix = section + "."
-    return {k[len(prefix):]: v for k, v in config.values.items() if k.startswith(prefix)}
-
-
 def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[Record],
                     summary: SyncSummary, *, batch_size: int, dry_run: bool = False,
-                    progress: ProgressCallback | None = None) -> None:
+                    progress: ProgressCallback | None = None,
+                    stop: threading.Event | None = None) -> None:
     """Write `records` batch by batch; each batch commits with the latest checkpoint seen
-    (in a dry run, inside the caller's one open transaction, which is rolled back).
+    (in a dry run, inside the caller's one open transaction, which is rolled back). When
+    `stop` is set the pass ends at the next checkpoint, everything before it committed.
 
     Batches are written on a second thread while the connector produces the next one, so
     parsing and normalising in Python overlap with PostgreSQL merging the previous batch.
@@ -206,6 +204,9 @@ def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[
                 batch.add_event(record, target)
             elif isinstance(record, Checkpoint):
                 cursor = _checked_cursor(record.cursor)
+                if stop is not None and stop.is_set():
+                    summary.interrupted = True
+                    break
                 if len(batch) < batch_size:
                     continue
             elif isinstance(record, Rejected):
@@ -294,6 +295,9 @@ def _finish_run(conn: sa.Connection, summary: SyncSummary) -> None:
     conn.rollback()
     details = {"problems": summary.problems[:MAX_REPORTED_PROBLEMS],
                "conflicts": summary.counts.conflicts, "merged": summary.counts.merged}
+    connection_step = ("finish_connection_failed" if summary.error
+                       else "finish_connection_interrupted" if summary.interrupted
+                       else "finish_connection_ok")
     with conn.begin():
         conn.execute(_SQL["finish_run"], {
             "run_id": summary.run_id,
@@ -301,6 +305,4 @@ def _finish_run(conn: sa.Connection, summary: SyncSummary) -> None:
                        else "failed" if summary.error else "succeeded"),
             "error": summary.error, "duration_ms": int(summary.seconds * 1000),
             "details": json.dumps(details, default=str)})
-        conn.execute(_SQL["finish_connection_failed" if summary.error
-                          else "finish_connection_ok"],
-                     {"id": summary.connection_id, "error": summary.error})
+        conn.execute(_SQL[connection_step], {"id": summary.connection_id, "error": summary.error})

@@ -24,36 +24,9 @@ JOURNEY_MAX_BATCHES_PER_TICK = 10
 UNSCHEDULED_CONNECTORS = ("csv", "manual")
 
 
-def connector_settings(config: Config, name: str) -> dict[str, Any]:
-    """A connector's settings: its core [<name>] section, then [plugins.<name>] over it."""
-    prefix = name + "."
-    core = {k[len(prefix):]: v for k, v in config.values.items() if k.startswith(prefix)}
-    return {**core, **config.plugin_settings(name)}
-
-
 def load_connection(db: Database, connection_id: Any) -> Connection:
     with db.connect() as conn:
         return get_connection(conn, connection_id)
-
-
-class StoppableConnector:
-    """The real connector, whose record stream ends at the first checkpoint after `stop`
-    is set, so what came before commits with its cursor and the next pass resumes there."""
-
-    def __init__(self, connector: Any, stop: threading.Event) -> None:
-        self._connector = connector
-        self._stop = stop
-        self.stopped_early = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._connector, name)
-
-    def sync(self, ctx: ConnectorContext) -> Iterator[Record]:
-        for record in self._connector.sync(ctx):
-            yield record
-            if isinstance(record, Checkpoint) and self._stop.is_set():
-                self.stopped_early = True
-                return
 
 
 class FetchingConnector:
@@ -74,35 +47,26 @@ class FetchingConnector:
 
 
 def run_sync(db: Database, config: Config, connection: Connection, connector: Any,
-             options: Mapping[str, Any] | None = None) -> Any:
-    """One pass through the sync engine; returns its SyncSummary."""
+             options: Mapping[str, Any] | None = None,
+             stop: threading.Event | None = None) -> Any:
+    """One pass through the sync engine (ending at a checkpoint once `stop` is set);
+    returns its SyncSummary."""
     from blippsync.sync import SyncOptions, sync_connection
 
     return sync_connection(db, config, connection, connector,
-                           SyncOptions(options=dict(options or {})))
+                           SyncOptions(options=dict(options or {}), stop=stop))
 
 
 def import_csv_inbox(db: Database, config: Config, plugins: Any) -> list[dict[str, Any]]:
     """Import the files waiting in the csv inbox, as `run-once` does (moved when done)."""
     from blippsync.app import App
-    from blippsync.runner import PassFilter, PassReport, _import_inbox
+    from blippsync.runner import PassFilter, PassReport, import_inbox
 
     app = App(config)
     app.__dict__["db"] = db  # share this process's engine instead of opening another
     report = PassReport()
-    _import_inbox(app, plugins, PassFilter(), report, None)
+    import_inbox(app, plugins, PassFilter(), report)
     return report.files
-
-
-def mark_run_interrupted(db: Database, run_id: Any) -> None:
-    """A pass ended early at a checkpoint for shutdown: say so on its sync_runs row."""
-    if run_id is None:
-        return
-    import sqlalchemy as sa
-
-    with db.begin() as conn:
-        conn.execute(sa.text("UPDATE public.sync_runs SET status = 'interrupted' "
-                             "WHERE id = :id AND status = 'succeeded'"), {"id": run_id})
 
 
 def summary_counts(summary: Any) -> tuple[int, int]:

@@ -74,9 +74,8 @@ class Worker:
         if isinstance(connector, WebhookConnector):
             since = inbox.last_processed_at(self.db, connection.id)
             options["since_last_webhook"] = since.isoformat() if since else None
-        stoppable = work.StoppableConnector(connector, halt)
         with self.metrics.sync_duration.labels(lease.connector).time():
-            summary = work.run_sync(self.db, self.config, connection, stoppable, options)
+            summary = work.run_sync(self.db, self.config, connection, connector, options, halt)
         upserted, emitted = work.summary_counts(summary)
         self.metrics.customers_upserted.labels(lease.connector).inc(upserted)
         self.metrics.events_emitted.labels(lease.connector).inc(emitted)
@@ -85,8 +84,7 @@ class Worker:
         if getattr(summary, "skipped", None):
             self.metrics.syncs.labels(lease.connector, "skipped").inc()
             return _now() + timedelta(seconds=float(self.config["daemon.tick_seconds"]) * 5)
-        if stoppable.stopped_early:
-            work.mark_run_interrupted(self.db, summary.run_id)
+        if summary.interrupted:
             self.metrics.syncs.labels(lease.connector, "interrupted").inc()
             log.info("sync of %s stopped at a checkpoint (shutdown)", lease.connector)
             return _now()  # resume from the committed cursor at once, anywhere

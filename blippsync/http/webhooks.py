@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from blippsync.config import connector_settings
 from blippsync.connector import WebhookConnector
 from blippsync.daemon import inbox, work
 from blippsync.http.app import HttpState
@@ -64,7 +65,7 @@ def endpoint(state: HttpState) -> Callable[[Request], Awaitable[Response]]:
         except BodyTooLarge:
             counter.labels(name, "too_large").inc()
             return JSONResponse({"error": f"body over {limit} bytes"}, 413)
-        settings = work.connector_settings(state.config, name)
+        settings = connector_settings(state.config, name)
         try:
             authentic = connector.verify_webhook(request.headers, body, settings)
         except Exception as exc:  # a misconfigured secret: make the sender retry later

@@ -7,6 +7,11 @@ SELECT pg_try_advisory_lock(hashtextextended('blippsync:connection:' || CAST(:id
 -- name: unlock_connection
 SELECT pg_advisory_unlock(hashtextextended('blippsync:connection:' || CAST(:id AS text), 0))
 
+-- name: close_abandoned_runs
+UPDATE public.sync_runs SET status = 'interrupted', finished_at = now(),
+       error = coalesce(error, 'the process running it stopped before finishing')
+WHERE connection_id = :connection_id AND status = 'running'
+
 -- name: start_run
 INSERT INTO public.sync_runs (business_id, connection_id, connector, full_sync)
 VALUES (:business_id, :connection_id, :connector, :full)
@@ -26,3 +31,7 @@ WHERE id = :id
 UPDATE public.connections SET last_sync_at = now(), last_error = :error, last_error_at = now(),
        consecutive_failures = consecutive_failures + 1
 WHERE id = :id
+
+-- name: finish_connection_interrupted
+-- stopped at a checkpoint (shutdown): what it did is committed, but it was no full pass
+UPDATE public.connections SET last_sync_at = now() WHERE id = :id

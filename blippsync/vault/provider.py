@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from blippsync.config import Config
+from blippsync.config import Config, connector_settings
 from blippsync.connections import Connection
 from blippsync.database import Database
 from blippsync.errors import PluginError
@@ -42,19 +42,6 @@ class VaultTokenProvider:
             self._cached = self.refresher.refresh(rejected=rejected_token)
             assert self._cached.access_token is not None
             return self._cached.access_token
-
-
-def connector_settings(config: Config, name: str,
-                       connection_settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A connector's settings: its own config section ([quickbooks] -> client_id, ...), then
-    [plugins.<name>], then the connection's settings, later ones winning."""
-    prefix = f"{name}."
-    merged = {k[len(prefix):]: v for k, v in config.values.items() if k.startswith(prefix)}
-    merged.update(config.plugin_settings(name))
-    merged.update(connection_settings or {})
-    for key in ("client_secret", "webhook_verifier_token"):
-        register_secret(merged.get(key) if isinstance(merged.get(key), str) else None)
-    return merged
 
 
 def refresher_for(db: Database, config: Config, connection: Connection, connector: Any,

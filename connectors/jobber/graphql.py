@@ -33,6 +33,8 @@ _DISCONNECTED_HINTS = ("disconnected this app", "account is not active")
 class JobberDisconnected(AuthError):
     """The account removed the app (or is inactive): tokens are dead, mark disconnected."""
 
+    connection_status = "disconnected"
+
 
 class GraphQLError(ConnectorError):
     """Jobber answered with `errors` the connector cannot retry."""

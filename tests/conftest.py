@@ -55,6 +55,16 @@ def config(tmp_path: Path, database_url: str) -> Config:
 
 
 @pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The current folder: empty (no config.toml), with no BLIPPSYNC_* variables set."""
+    for name in list(os.environ):
+        if name.startswith("BLIPPSYNC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+@pytest.fixture
 def cli_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     """Environment for running the `blippsync` command against the test database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BLIPPSYNC_")}

@@ -20,16 +20,6 @@ from blippsync.cli import cli
 PASSWORD = "hunter2-Very-Secret"
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """No config.toml in the current folder and no BLIPPSYNC_* variables."""
-    for name in list(os.environ):
-        if name.startswith("BLIPPSYNC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield tmp_path
-
-
 def _run(*args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), env=env)
 

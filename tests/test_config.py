@@ -3,8 +3,6 @@ name the key and the file without ever echoing a secret."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +14,6 @@ from blippsync.errors import ConfigError
 from blippsync.settings import SETTINGS, SETTINGS_BY_KEY
 
 SECRET = "s3cret-Pa55word-xyz"
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A folder with no config.toml and no BLIPPSYNC_* variables set."""
-    for name in list(os.environ):
-        if name.startswith("BLIPPSYNC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield tmp_path
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -33,6 +33,20 @@ def disconnect() -> None:
     """Revoke a provider's tokens and mark the connection disconnected."""
 
 
+def oauth_flow_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every `connect <provider>` shares: handed-over token or consent page."""
+    for option in reversed((
+            click.option("--refresh-token-stdin", is_flag=True,
+                         help="Read an existing refresh token from standard input instead of "
+                              "opening the consent page."),
+            click.option("--port", type=int, default=0, show_default=True,
+                         help="Loopback port for the redirect (0: any free port)."),
+            click.option("--timeout", type=float, default=300.0, show_default=True,
+                         help="Seconds to wait for the browser to come back."))):
+        command = option(command)
+    return command
+
+
 def oauth_connect(ctx: click.Context, connector: Any, business_id: uuid.UUID,
                   account_id: str | None, token_from_stdin: bool, port: int, timeout: float,
                   account_from_callback: Callable[[Mapping[str, str]], str | None]) -> None:
@@ -103,13 +117,7 @@ def oauth_disconnect(ctx: click.Context, connector: Any, business_id: uuid.UUID)
 @connect.command("quickbooks")
 @click.option("--business", "business_id", required=True, type=click.UUID, help="Business id.")
 @click.option("--realm-id", help="QuickBooks company id (with --refresh-token-stdin).")
-@click.option("--refresh-token-stdin", is_flag=True,
-              help="Read an existing refresh token from standard input instead of opening "
-                   "the consent page.")
-@click.option("--port", type=int, default=0, show_default=True,
-              help="Loopback port for the redirect (0: any free port).")
-@click.option("--timeout", type=float, default=300.0, show_default=True,
-              help="Seconds to wait for the browser to come back.")
+@oauth_flow_options
 @click.pass_context
 def connect_quickbooks(ctx: click.Context, business_id: uuid.UUID, realm_id: str | None,
                        refresh_token_stdin: bool, port: int, timeout: float) -> None:

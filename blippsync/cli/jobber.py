@@ -21,7 +21,7 @@ import httpx
 import sqlalchemy as sa
 
 from blippsync.cli import get_app
-from blippsync.cli.connect import HTTP_TIMEOUT_SECONDS, connect, disconnect
+from blippsync.cli.connect import HTTP_TIMEOUT_SECONDS, connect, disconnect, oauth_flow_options
 from blippsync.errors import ConfigError, InputError, NotFoundError
 from blippsync.redaction import register_secret
 
@@ -41,13 +41,7 @@ def account_id_from_token(access_token: str) -> str:
 @connect.command("jobber")
 @click.option("--business", "business_id", required=True, type=click.UUID, help="Business id.")
 @click.option("--account-id", help="Jobber account id (EncodedId); read from the token if omitted.")
-@click.option("--refresh-token-stdin", is_flag=True,
-              help="Read an existing refresh token from standard input instead of opening "
-                   "the consent page.")
-@click.option("--port", type=int, default=0, show_default=True,
-              help="Loopback port for the redirect (0: any free port).")
-@click.option("--timeout", type=float, default=300.0, show_default=True,
-              help="Seconds to wait for the browser to come back.")
+@oauth_flow_options
 @click.pass_context
 def connect_jobber(ctx: click.Context, business_id: uuid.UUID, account_id: str | None,
                    refresh_token_stdin: bool, port: int, timeout: float) -> None:

@@ -6,12 +6,11 @@ import uuid
 
 import sqlalchemy as sa
 
+from blippsync.journeys.retention import merge_customer_history
 from blippsync.sqlfiles import load
 
 _SQL = load("customers")
-_MERGE_STEPS = ("alias_merged_key", "move_aliases", "stop_clashing_enrollments", "move_enrollments",
-                "move_review_requests", "move_trigger_events", "move_private_feedback",
-                "retire_merged")
+_IDENTITY_STEPS = ("alias_merged_key", "move_aliases", "retire_merged")
 
 
 def customer_for(conn: sa.Connection, business_id: uuid.UUID, source: str,
@@ -22,12 +21,14 @@ def customer_for(conn: sa.Connection, business_id: uuid.UUID, source: str,
 
 def merge_customers(conn: sa.Connection, business_id: uuid.UUID, survivor_id: uuid.UUID,
                     merged_id: uuid.UUID) -> None:
-    """Move everything of `merged_id` (ids, enrollments, history, opt-out) to `survivor_id`.
+    """Move everything of `merged_id` (ids, opt-out, contact details it lacks, enrollments
+    and message history) to `survivor_id`; its active journeys stop.
 
     The merged-away row stays, marked merged_into_id and deleted, so old links still resolve.
     """
     if survivor_id == merged_id:
         return
     params = {"business_id": business_id, "survivor_id": survivor_id, "merged_id": merged_id}
-    for step in _MERGE_STEPS:
+    for step in _IDENTITY_STEPS:
         conn.execute(_SQL[step], params)
+    merge_customer_history(conn, merged_id, survivor_id)  # journeys stop, history moves

@@ -38,3 +38,21 @@ class TestThirdPartyConnector(ConnectorContract):
 
     def make_failing_context(self, tmp_path: Path) -> Any:
         return make_context(options={"fail": True})
+
+
+class TestCsvConnector(ConnectorContract):
+    connector_name = "csv"
+
+    def make_context(self, tmp_path: Path, cursor: Any = None) -> Any:
+        path = tmp_path / "jobs.csv"
+        if not path.exists():
+            path.write_text("Customer ID,Name,Email,Phone,Completed At\n"
+                            "C1,Ann Lee,ann@lee.test,(212) 555-0101,2026-11-20\n"
+                            "C2,Bo Chan,,212-555-0102,2026-11-21\n")
+        return make_context(cursor=cursor, settings={"timezone": "America/New_York"},
+                            options={"path": path})
+
+    def make_failing_context(self, tmp_path: Path) -> Any:
+        path = tmp_path / "not-a-table.csv"
+        path.write_bytes(b"PK\x03\x04 a zip file, not text\x00\x00")
+        return make_context(options={"path": path})

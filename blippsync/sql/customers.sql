@@ -20,30 +20,6 @@ ON CONFLICT (business_id, source, external_id) DO UPDATE SET customer_id = EXCLU
 UPDATE public.customer_identities SET customer_id = :survivor_id
 WHERE business_id = :business_id AND customer_id = :merged_id
 
--- name: stop_clashing_enrollments
--- the survivor is already active in that sequence: the merged-away enrollment stops
-UPDATE public.customer_enrollments e SET status = 'stopped',
-       status_reason = 'customer merged into ' || :survivor_id || ', already enrolled there'
-WHERE e.customer_id = :merged_id AND e.status = 'active'
-  AND EXISTS (SELECT 1 FROM public.customer_enrollments s
-              WHERE s.customer_id = :survivor_id AND s.sequence_id = e.sequence_id
-                AND s.status = 'active')
-
--- name: move_enrollments
-UPDATE public.customer_enrollments SET customer_id = :survivor_id WHERE customer_id = :merged_id
-
--- name: move_review_requests
-UPDATE public.review_requests SET customer_id = :survivor_id
-WHERE business_id = :business_id AND customer_id = :merged_id
-
--- name: move_trigger_events
-UPDATE public.trigger_events SET customer_id = :survivor_id
-WHERE business_id = :business_id AND customer_id = :merged_id
-
--- name: move_private_feedback
-UPDATE public.private_feedback SET customer_id = :survivor_id
-WHERE business_id = :business_id AND customer_id = :merged_id
-
 -- name: retire_merged
 -- the merged-away row keeps its history pointer; its email moves to the survivor when the
 -- survivor has none (the email is unique per business); opt-outs are never lost

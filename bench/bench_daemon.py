@@ -93,9 +93,9 @@ def main() -> None:
         tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-daemon-{os.getpid()}"
         tmp.mkdir(parents=True, exist_ok=True)
         port = support.free_port()
-        # production-like cadence: 1 s ticks, 5 s journeys, long sync interval
+        # production-like cadence: the default 2 s ticks, 5 s journeys, long sync interval
         config = support.write_config(tmp / "bench.toml", url, remote.url, port=port,
-                                      tick_seconds=1.0, journey_interval_seconds=5.0,
+                                      tick_seconds=2.0, journey_interval_seconds=5.0,
                                       lease_seconds=60, sync_interval_seconds=3600)
         with (tmp / "daemon.log").open("wb") as log:
             proc = subprocess.Popen([sys.executable, str(ROOT / "tests/test_daemon_support.py"),
@@ -110,7 +110,7 @@ def main() -> None:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            time.sleep(5)  # first syncs of the 20 connections done
+            time.sleep(20)  # the start-up passes (first syncs, reconciliation) are done
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
             time.sleep(args.idle_seconds)
             cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()

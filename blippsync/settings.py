@@ -171,7 +171,7 @@ SETTINGS: tuple[Setting, ...] = (
     # --- daemon (`blippsync run`) -------------------------------------------------------------
     Setting("daemon.id", str, "", "This replica's name in leases and heartbeats. Empty: "
             "<hostname>-<pid>-<random>, new at every start."),
-    Setting("daemon.tick_seconds", float, 1.0, "How often the scheduler looks for due work."),
+    Setting("daemon.tick_seconds", float, 2.0, "How often the scheduler looks for due work."),
     Setting("daemon.workers", int, 2, "Connections synced at once by this replica."),
     Setting("daemon.lease_seconds", int, 60, "How long a claimed connection stays ours without a "
             "renewal; a crashed replica's work is taken over after this."),

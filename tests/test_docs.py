@@ -105,7 +105,9 @@ def test_readme_quickstart_commands() -> None:
     quickstart = README[README.index("## Quickstart"):]
     quickstart = quickstart[:quickstart.index("\n## ", 1)]
     blocks = re.findall(r"```sh\n(.*?)```", quickstart, re.S)
-    assert blocks[0].strip() == "pip install -e . && blippsync run-once"
+    assert blocks[0].strip() == "pip install -e . && blippsync demo"
     assert blocks[1].strip() == "pip install -e '.[test]' && python -m pytest"
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "pip install --quiet -e '.[test]'" in ci and "\npython3 -m pytest\n" in ci
     assert "docs/architecture.md" in README
     assert (REPO / "docs" / "architecture.md").exists()

@@ -20,10 +20,11 @@ import sqlalchemy as sa
 
 from blippsync.app import App
 from blippsync.errors import InputError
+from blippsync.migrations import shipped_dir
 from blippsync.plugins import Plugins
 from blippsync.runner import PassFilter, PassReport, run_once
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES_DIR = shipped_dir("examples")
 SEQUENCES_FILE = "demo-sequences.toml"
 CUSTOMERS_FILE = "customers.csv"
 DATE_COLUMN = "Completed At"

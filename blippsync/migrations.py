@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,15 @@ import sqlalchemy as sa
 from blippsync.database import Database, driver_connection
 from blippsync.errors import MigrationError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+def shipped_dir(name: str) -> Path:
+    """A folder of the project shipped beside the code (a checkout, an editable install) or
+    installed as data files under <prefix>/share/blippsync (a wheel, a container)."""
+    beside = Path(__file__).resolve().parent.parent / name
+    installed = Path(sys.prefix) / "share" / "blippsync" / name
+    return beside if beside.is_dir() or not installed.is_dir() else installed
+
+
+MIGRATIONS_DIR = shipped_dir("migrations")
 ADVISORY_LOCK_KEY = 0x0B1199_5C  # "blipp sync": one lock for every migrator of a database
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 

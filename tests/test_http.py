@@ -246,6 +246,16 @@ def test_jobber_delivery_and_app_disconnect(builtin_server, db, tmp_path) -> Non
 
     assert post("CLIENT_CREATE").json() == {"received": 1, "duplicates": 0}
     assert post("CLIENT_CREATE").json() == {"received": 0, "duplicates": 1}  # topic+item+time
+    form = (b"data%5BwebHookEvent%5D%5Btopic%5D=JOB_UPDATE&data%5BwebHookEvent%5D%5BaccountId%5D="
+            b"MQ%3D%3D&data%5BwebHookEvent%5D%5BitemId%5D=Mw%3D%3D&data%5BwebHookEvent%5D"
+            b"%5BoccuredAt%5D=2021-08-12T16%3A31%3A36-06%3A00")  # an app from before 2022-04-11
+    old_app = httpx.post(f"{base}/webhooks/jobber", content=form, headers={
+        "content-type": "application/x-www-form-urlencoded",
+        SIGNATURE_HEADER: sign(form, "jobber-secret")})
+    assert old_app.json() == {"received": 1, "duplicates": 0}
+    xml = httpx.post(f"{base}/webhooks/jobber", content=b"<x/>", headers={
+        "content-type": "application/xml", SIGNATURE_HEADER: sign(b"<x/>", "jobber-secret")})
+    assert xml.status_code == 415
     assert post("APP_DISCONNECT").json() == {"received": 1, "duplicates": 0}
     worker = Worker(db, state.config, state.plugins, state.metrics, "test-owner")
     import threading

@@ -22,7 +22,8 @@ from blippsync.http.app import HttpState
 
 log = logging.getLogger(__name__)
 
-# QuickBooks' CloudEvents arrive as application/cloudevents+json (batch variant too).
+# QuickBooks' CloudEvents arrive as application/cloudevents+json (batch variant too). A
+# connector may declare its own `webhook_content_types` (Jobber's oldest apps send forms).
 ACCEPTED_CONTENT_TYPES = frozenset({"application/json", "application/cloudevents+json",
                                     "application/cloudevents-batch+json"})
 
@@ -57,9 +58,11 @@ def endpoint(state: HttpState) -> Callable[[Request], Awaitable[Response]]:
         if connector is None or not isinstance(connector, WebhookConnector):
             return JSONResponse({"error": f"no webhook receiver for {name!r}"}, 404)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype not in ACCEPTED_CONTENT_TYPES:
+        accepted = getattr(connector, "webhook_content_types", ACCEPTED_CONTENT_TYPES)
+        if ctype not in accepted:
             counter.labels(name, "unsupported_media_type").inc()
-            return JSONResponse({"error": "content type must be JSON"}, 415)
+            return JSONResponse({"error": f"content type must be one of "
+                                          f"{', '.join(sorted(accepted))}"}, 415)
         try:
             body = await read_bounded(request, limit)
         except BodyTooLarge:

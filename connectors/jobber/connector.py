@@ -29,6 +29,8 @@ class JobberConnector:
     version = VERSION
     events = (JOB_COMPLETED, INVOICE_PAID)
     needs_oauth = True
+    # apps created before 2022-04-11 still receive form-encoded webhooks
+    webhook_content_types = frozenset({"application/json", "application/x-www-form-urlencoded"})
 
     # --- OAuth (the vault calls these) --------------------------------------------------
     def oauth_spec(self, settings: Mapping[str, Any]) -> OAuthClientSpec:

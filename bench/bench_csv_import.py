@@ -12,7 +12,6 @@ and prints rows/s, the ratio of our time to the raw COPY's, and peak RSS.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -42,7 +41,8 @@ def generate(path: Path, rows: int) -> None:
         for i in range(rows):
             first, last = rnd.choice(FIRST), rnd.choice(LAST)
             phone = f"({rnd.choice(AREA)}) {rnd.randint(200, 999)}-{rnd.randint(0, 9999):04d}"
-            fh.write(f"C{i},{first} {last},{first.lower()}.{last.lower()}{i}@example.com,{phone}\r\n")
+            email = f"{first.lower()}.{last.lower()}{i}@example.com"
+            fh.write(f"C{i},{first} {last},{email},{phone}\r\n")
 
 
 def import_csv(env: dict[str, str], path: Path, business: str) -> tuple[float, dict, int]:

@@ -29,7 +29,8 @@ SEQUENCES_FILE = "demo-sequences.toml"
 CUSTOMERS_FILE = "customers.csv"
 DATE_COLUMN = "Completed At"
 # the most instructive story: a customer without an email address, else anyone
-_EXAMPLE_CUSTOMER = sa.text("SELECT id, name FROM public.customers WHERE business_id = :business_id "
+_EXAMPLE_CUSTOMER = sa.text("SELECT id, name FROM public.customers "
+                            "WHERE business_id = :business_id "
                             "ORDER BY email IS NOT NULL, name LIMIT 1")
 
 

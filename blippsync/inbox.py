@@ -43,7 +43,8 @@ def pending_files(config: Config, business_id: uuid.UUID | None = None) -> list[
         if business_id is not None and owner != business_id:
             continue
         files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv"]
-        found.extend(InboxFile(owner, p) for p in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)))
+        files.sort(key=lambda p: (p.stat().st_mtime, p.name))
+        found.extend(InboxFile(owner, p) for p in files)
     return found
 
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from blippsync.database import Database, driver_connection
 from blippsync.errors import MigrationError
 
+
 def shipped_dir(name: str) -> Path:
     """A folder of the project shipped beside the code (a checkout, an editable install) or
     installed as data files under <prefix>/share/blippsync (a wheel, a container)."""
@@ -71,7 +72,8 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             raise MigrationError(f"{path}: migration files are named NNNN_name.sql")
         version = int(match.group(1))
         if version in found:
-            raise MigrationError(f"{path}: version {version:04d} is also {found[version].path.name}")
+            other = found[version].path.name
+            raise MigrationError(f"{path}: version {version:04d} is also {other}")
         found[version] = Migration(version, match.group(2), path)
     return [found[v] for v in sorted(found)]
 

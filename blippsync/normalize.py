@@ -20,7 +20,8 @@ _EMAIL = re.compile(r"^[^@\s\"'<>(),;:]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])
 _SPACES = re.compile(r"\s+")
 _NANP_REGIONS = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP"})
 # (212) 555-0123, 212.555.0123, 212-555-0123, +1 212 555 0123, 1-212-555-0123, 2125550123
-_NANP_PLAIN = re.compile(r"^\s*(?:\+?1[\s.-]?)?\(?([2-9]\d\d)\)?[\s.-]?([2-9]\d\d)[\s.-]?(\d{4})\s*$")
+_NANP_PLAIN = re.compile(r"^\s*(?:\+?1[\s.-]?)?"  # optional country code
+                         r"\(?([2-9]\d\d)\)?[\s.-]?([2-9]\d\d)[\s.-]?(\d{4})\s*$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,7 +121,8 @@ def load_plugins(extra: Iterable[tuple[str, object]] = (),
         plugins.problems.append(f"plugin {exc.plugin!r}: {exc}")
 
     _collect(plugins, "register_connectors", _check_connector, plugins.connectors, _connector_info)
-    _collect(plugins, "register_channels", _check_channel, plugins.channels, lambda obj, _p, _pl: obj)
+    _collect(plugins, "register_channels", _check_channel, plugins.channels,
+             lambda obj, _p, _pl: obj)
     for problem in plugins.problems:
         log.warning("%s", problem)
     return plugins

@@ -60,7 +60,8 @@ SETTINGS: tuple[Setting, ...] = (
             "settings say otherwise (cooldown_days)."),
     Setting("journeys.review_cap_days", int, 90, "At most one review request to a customer across "
             "all sequences within this many days."),
-    Setting("journeys.sms_daily_cap", int, 3, "At most this many SMS to one customer per 24 hours."),
+    Setting("journeys.sms_daily_cap", int, 3, "At most this many SMS to one customer per 24 "
+            "hours."),
     Setting("journeys.sms_hours", str, "08:00-21:00", "Local hours (business time zone) SMS may be "
             "sent in; a sequence may only narrow them (settings.sms_hours)."),
     Setting("journeys.email_hours", str, "08:00-21:00", "Local hours email may be sent in unless "
@@ -82,8 +83,8 @@ SETTINGS: tuple[Setting, ...] = (
     # --- channels (message delivery) ---------------------------------------------------------
     Setting("channels.email", str, "outbox", "Channel plugin that delivers email steps (outbox, "
             "smtp, or a plugin's)."),
-    Setting("channels.sms", str, "outbox", "Channel plugin that delivers SMS steps (outbox, twilio, "
-            "or a plugin's)."),
+    Setting("channels.sms", str, "outbox", "Channel plugin that delivers SMS steps (outbox, "
+            "twilio, or a plugin's)."),
     Setting("channels.outbox_dir", str, ".blippsync/outbox", "Where the outbox channel writes "
             "messages, relative to the config file's folder."),
     Setting("smtp.host", str, "localhost", "SMTP server for the smtp channel."),

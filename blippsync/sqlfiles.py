@@ -20,4 +20,5 @@ _SECTION = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.M)
 def load(stem: str) -> dict[str, sa.TextClause]:
     text = (SQL_DIR / f"{stem}.sql").read_text(encoding="utf-8")
     parts = _SECTION.split(text)
-    return {name: sa.text(body.strip()) for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+    sections = zip(parts[1::2], parts[2::2], strict=True)
+    return {name: sa.text(body.strip()) for name, body in sections}

@@ -18,7 +18,8 @@ COUNTED_TABLES = {
     "customer_enrollments": "enrollments",
     "review_requests": "review requests",
 }
-_PENDING_EVENTS = sa.text("SELECT count(*) FROM public.trigger_events WHERE routing_state = 'pending'")
+_PENDING_EVENTS = sa.text("SELECT count(*) FROM public.trigger_events "
+                          "WHERE routing_state = 'pending'")
 _CONNECTIONS = sa.text("""
     SELECT c.id, c.business_id, b.name AS business, c.connector, c.account_id, c.status,
            c.status_reason, c.last_success_at, c.last_sync_at, c.last_error, c.last_error_at,
@@ -56,7 +57,8 @@ def collect_status(db: Database) -> dict[str, Any]:
     with db.connect() as conn:
         for table, label in COUNTED_TABLES.items():
             if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": f"public.{table}"}).scalar():
-                counts[label] = conn.execute(sa.text(f"SELECT count(*) FROM public.{table}")).scalar_one()
+                count = sa.text(f"SELECT count(*) FROM public.{table}")
+                counts[label] = conn.execute(count).scalar_one()
         if "trigger events" in counts:
             counts["events pending routing"] = conn.execute(_PENDING_EVENTS).scalar_one()
         connections = ([dict(r._mapping) for r in conn.execute(_CONNECTIONS)]

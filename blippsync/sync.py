@@ -27,7 +27,13 @@ import httpx
 import sqlalchemy as sa
 
 from blippsync import __version__
-from blippsync.batch_writer import MAX_REPORTED_PROBLEMS, Batch, BatchCounts, BatchTarget, write_batch
+from blippsync.batch_writer import (
+    MAX_REPORTED_PROBLEMS,
+    Batch,
+    BatchCounts,
+    BatchTarget,
+    write_batch,
+)
 from blippsync.businesses import get_business
 from blippsync.config import Config, connector_settings
 from blippsync.connections import Connection, set_status
@@ -35,7 +41,14 @@ from blippsync.connector import ConnectorContext, TokenProvider
 from blippsync.database import Database
 from blippsync.errors import AuthError, BlippsyncError, ConnectorError
 from blippsync.logs import log_context
-from blippsync.records import Checkpoint, CustomerMerge, CustomerRecord, EventRecord, Record, Rejected
+from blippsync.records import (
+    Checkpoint,
+    CustomerMerge,
+    CustomerRecord,
+    EventRecord,
+    Record,
+    Rejected,
+)
 from blippsync.redaction import redact
 from blippsync.sqlfiles import load
 

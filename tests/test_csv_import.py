@@ -9,11 +9,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
+from journey_support import apply, make_business, sequence
 
 from blippsync.database import Database
-from journey_support import apply, make_business, sequence
 
 
 def _cli(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -62,7 +61,9 @@ def test_import_reports_bad_rows_and_imports_every_good_one(db, cli_env, tmp_pat
 def test_reimport_changes_nothing(db, cli_env, tmp_path) -> None:
     business = make_business(db)
     path = tmp_path / "jobs.csv"
-    path.write_text("Name,Email,Completed At\nAnn,ann@x.test,2026-11-20\nBob,bob@x.test,2026-11-21\n")
+    path.write_text("Name,Email,Completed At\n"
+                    "Ann,ann@x.test,2026-11-20\n"
+                    "Bob,bob@x.test,2026-11-21\n")
     first = json.loads(_cli(cli_env, "import", "csv", str(path), "--business", str(business),
                             "--json").stdout)
     second = json.loads(_cli(cli_env, "import", "csv", str(path), "--business", str(business),

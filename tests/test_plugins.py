@@ -56,7 +56,8 @@ def test_broken_plugins_are_reported_and_others_still_load(broken_plugins: Path)
     plugins = load_plugins(environ={})
     problems = "\n".join(plugins.problems)
     assert "'broken_import'" in problems and "No module named 'not_a_module_anywhere'" in problems
-    assert "'bad_registration'" in problems and "lacks version, events, needs_oauth, sync" in problems
+    assert ("'bad_registration'" in problems
+            and "lacks version, events, needs_oauth, sync" in problems)
     assert "'duplicate_name'" in problems and "'manual' is already registered" in problems
     assert "'misspelled_hook'" in problems and "register_connecters" in problems
     assert plugins.connectors["manual"].connector.version != "6.6.6"  # the first one is kept

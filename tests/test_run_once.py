@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import sqlalchemy as sa
+from journey_support import apply, make_business, sequence
 
 from blippsync.connections import ensure_connection
 from blippsync.database import Database
-from journey_support import apply, make_business, sequence
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

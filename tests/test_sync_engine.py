@@ -124,7 +124,8 @@ def test_backfill_guard_marks_old_events_historical(db, config, business, tiny) 
                EventRecord("job_completed", "tiny:job:new", "c1", NOW - timedelta(hours=2)),
                Checkpoint({"position": 1})]
     summary = _sync(db, config, business, tiny, records)
-    assert (summary.counts.emitted, summary.counts.historical, summary.counts.duplicate) == (1, 1, 1)
+    assert (summary.counts.emitted, summary.counts.historical,
+            summary.counts.duplicate) == (1, 1, 1)
     rows = _rows(db, "SELECT dedupe_key, historical, routing_state, customer_id IS NOT NULL "
                      "FROM trigger_events ORDER BY dedupe_key")
     assert [tuple(r) for r in rows] == [("tiny:job:new", False, "pending", True),

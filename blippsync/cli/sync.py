@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 import uuid
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,9 @@ def run_once_command(ctx: click.Context, business: str | None, connector: str | 
     """One pass over all due work (backfills, cron); exit 1 if any connection failed."""
     app, plugins = get_app(ctx), get_plugins(ctx)
     if connector and connector not in plugins.connectors:
-        raise click.BadParameter(f"no connector named {connector!r} (installed: "
-                                 f"{', '.join(sorted(plugins.connectors))})", param_hint="--connector")
+        installed = ", ".join(sorted(plugins.connectors))
+        raise click.BadParameter(f"no connector named {connector!r} (installed: {installed})",
+                                 param_hint="--connector")
     flt = PassFilter(_uuid(business, "--business"), connector, full, dry_run)
     with _progress(not as_json) as progress:
         report = run_once(app, plugins, flt, progress)

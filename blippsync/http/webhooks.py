@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from blippsync.config import connector_settings
 from blippsync.connector import WebhookConnector
-from blippsync.daemon import inbox, work
+from blippsync.daemon import inbox
 from blippsync.http.app import HttpState
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from blippsync.connector import ConnectorContext
+from blippsync.errors import InputError
 from blippsync.hookspecs import hookimpl
 from blippsync.normalize import normalize_email, normalize_name, normalize_phone
-from blippsync.errors import InputError
 from blippsync.records import Checkpoint, CustomerRecord, EventRecord, Record
 
 VERSION = "1.0.0"

@@ -67,11 +67,16 @@ def raw_copy(url: str, path: Path, business: str) -> float:
             ext, name, email, phone = line.rstrip("\r\n").split(",")
             dst.write(f"{business}\tcsv\t{ext}\t{name}\t{email}\t{phone}\n")
     started = time.perf_counter()
-    with psycopg.connect(url) as conn, conn.cursor() as cur, staged.open("rb") as fh:
-        with cur.copy("COPY public.customers (business_id, source, external_id, name, email, "
-                      "phone) FROM STDIN") as copy:
-            while chunk := fh.read(1 << 20):
-                copy.write(chunk)
+    copy_sql = ("COPY public.customers (business_id, source, external_id, name, email, phone) "
+                "FROM STDIN")
+    with (
+        psycopg.connect(url) as conn,
+        conn.cursor() as cur,
+        staged.open("rb") as fh,
+        cur.copy(copy_sql) as copy,
+    ):
+        while chunk := fh.read(1 << 20):
+            copy.write(chunk)
     seconds = time.perf_counter() - started
     staged.unlink()
     return seconds

@@ -18,13 +18,19 @@ from blippsync.config import Config
 from blippsync.errors import ConfigError
 from blippsync.redaction import RedactingFilter
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
+# None until a log_context is entered: a mutable default would be one dict shared by every context.
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "log_context", default=None)
+
+
+def _current() -> dict[str, Any]:
+    return _context.get() or {}
 
 
 @contextlib.contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
     """Attach fields (business_id=..., connection_id=..., run_id=...) to every log line inside."""
-    token = _context.set({**_context.get(), **{k: str(v) for k, v in fields.items() if v}})
+    token = _context.set({**_current(), **{k: str(v) for k, v in fields.items() if v}})
     try:
         yield
     finally:
@@ -33,7 +39,7 @@ def log_context(**fields: Any) -> Iterator[None]:
 
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.context = _context.get()
+        record.context = _current()
         return True
 
 

@@ -39,7 +39,8 @@ def stop_embedded(data_dir: Path) -> bool:
     """Stop the embedded server if it runs; True when it did."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        from pgserver._commands import pg_ctl
+        # pgserver defines its command wrappers at import time, so its stubs do not list them
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
     if not (data_dir / "postmaster.pid").exists():
         return False

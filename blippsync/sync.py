@@ -269,7 +269,8 @@ class _BatchWriterThread:
             if self._failure is not None:
                 continue  # drain: the producer learns of the failure on its next submit
             try:
-                _flush(*self._args[:2], item[0], item[1], *self._args[2:])
+                conn, target, summary, dry_run, progress = self._args
+                _flush(conn, target, item[0], item[1], summary, dry_run, progress)
             except BaseException as exc:  # handed to the producer thread
                 self._failure = exc
 

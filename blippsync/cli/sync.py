@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import click
 
@@ -18,6 +18,10 @@ from blippsync.runner import PassFilter, PassReport, run_once
 from blippsync.sync import SyncOptions, SyncSummary
 
 
+@overload
+def _uuid(value: str, option: str) -> uuid.UUID: ...
+@overload
+def _uuid(value: str | None, option: str) -> uuid.UUID | None: ...
 def _uuid(value: str | None, option: str) -> uuid.UUID | None:
     if value is None:
         return None

@@ -50,8 +50,9 @@ class SequenceSpec:
 
     def flow_definition(self) -> dict[str, Any]:
         """The web app's flow graph, kept consistent with the steps: a straight line."""
-        nodes = [{"id": "trigger", "type": "trigger", "source": self.trigger_source,
-                  "event": self.trigger_event_type}]
+        nodes: list[dict[str, Any]] = [{"id": "trigger", "type": "trigger",
+                                        "source": self.trigger_source,
+                                        "event": self.trigger_event_type}]
         for step in self.steps:
             nodes.append({"id": f"step-{step.order}", "type": step.type, "order": step.order,
                           "delay_minutes": step.delay_minutes, "purpose": step.purpose,

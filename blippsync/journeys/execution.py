@@ -25,11 +25,12 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
 from blippsync.channels import (
+    Channel,
     Delivery,
     DeliveryFailed,
     DeliveryUnknown,
@@ -75,7 +76,7 @@ class _Pending:
     settings: Mapping[str, Any]
     attempts: int
     message: Message | None  # None: rendering failed (error in `error`)
-    channel: Any | None
+    channel: Channel
     error: str | None = None
     customer_id: uuid.UUID | None = None
     result: Any = None  # Delivery, DeliveryFailed or DeliveryUnknown
@@ -161,7 +162,8 @@ def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any
     customers = {c.id: c for c in conn.execute(q.EXEC_CUSTOMERS, {"ids": customer_ids})}
     businesses = {b.id: b for b in conn.execute(
         q.EXEC_BUSINESSES, {"ids": list({c.business_id for c in customers.values()})})}
-    feedback = dict(conn.execute(q.LAST_FEEDBACK, {"ids": customer_ids}).all())
+    feedback: dict[uuid.UUID, datetime] = dict(
+        conn.execute(q.LAST_FEEDBACK, {"ids": customer_ids}).all())
     ledger: dict[uuid.UUID, dict[int, Any]] = {}
     clicked: set[uuid.UUID] = set()
     for row in conn.execute(q.LEDGER_ROWS, {"ids": [r.id for r in rows]}):
@@ -182,7 +184,7 @@ def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any
         settings, steps = steps_cache[row.sequence_id]
         customer = customers.get(row.customer_id)
         business = businesses.get(customer.business_id) if customer else None
-        if business is None:  # the customer row is gone (ON DELETE CASCADE took it)
+        if customer is None or business is None:  # the customer row is gone (ON DELETE CASCADE)
             outcomes.append(Outcome(Transition(row.id, row.current_step, row.current_step,
                                                "stopped", "customer_deleted")))
             continue
@@ -212,7 +214,7 @@ def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any
         except TemplateProblem as exc:
             error = str(exc)
         if out.send.ledger_id is None:
-            meta = {"send_key": send_key, "enrollment_id": str(row.id)}
+            meta: dict[str, str | None] = {"send_key": send_key, "enrollment_id": str(row.id)}
             if message is not None:
                 meta.update({"to": message.to, "subject": message.subject, "body": message.body})
             new_ledger.append((ledger_id, business.id, customer.id, row.id, row.sequence_id,
@@ -251,7 +253,8 @@ def _deliver(db: Database, config: Config, pending: list[_Pending], now: datetim
                 continue
             p.attempts += 1
             try:
-                p.result = p.channel.send(p.message, config)
+                # sendable holds only rendered messages
+                p.result = p.channel.send(cast(Message, p.message), config)
             except (DeliveryFailed, DeliveryUnknown) as exc:
                 p.result = exc
             except Exception as exc:  # a plugin bug: it may have sent, so: unknown

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -81,7 +82,8 @@ def _route_batch(conn: sa.Connection, config: Config, size: int, now: datetime) 
         return RoutingSummary()
     customers = _load_customers(conn, {e.customer_id for e in events if e.customer_id})
     business_ids = list({e.business_id for e in events})
-    subscription = dict(conn.execute(q.BUSINESS_STATUS, {"ids": business_ids}).all())
+    subscription: dict[uuid.UUID, str] = dict(
+        conn.execute(q.BUSINESS_STATUS, {"ids": business_ids}).all())
     sequences: dict[tuple[uuid.UUID, str, str], list[Any]] = {}
     for s in conn.execute(q.ACTIVE_SEQUENCES, {"ids": business_ids}):
         sequences.setdefault((s.business_id, s.trigger_source, s.trigger_event_type), []).append(s)
@@ -148,7 +150,7 @@ def _route_batch(conn: sa.Connection, config: Config, size: int, now: datetime) 
 
 
 def _write(conn: sa.Connection, enroll_rows: list[tuple[Any, ...]], decisions: list[_Decision],
-           events: list[Any], historical: list[uuid.UUID], now: datetime) -> None:
+           events: Sequence[Any], historical: list[uuid.UUID], now: datetime) -> None:
     raw = driver_connection(conn)
     if enroll_rows:
         columns = [list(c) for c in zip(*enroll_rows, strict=True)]

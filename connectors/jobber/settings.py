@@ -43,7 +43,7 @@ class JobberSettings:
             raw = values.get(name, values.get(f"jobber.{name}"))
             if raw is None or raw == "":
                 continue
-            kind = type(default.default)
+            kind: type[Any] = type(default.default)  # every field has a plain default
             try:
                 kwargs[name] = kind(raw)
             except (TypeError, ValueError):

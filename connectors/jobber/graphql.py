@@ -62,7 +62,10 @@ class GraphQLClient:
         token = self.tokens.access_token()
         refreshed = throttled = backoffs = 0
         while True:
-            self.throttle.wait_for(self.throttle.expected_cost(shape, estimate))
+            waited = self.throttle.wait_for(self.throttle.expected_cost(shape, estimate))
+            if waited > 0:  # the length rides on the line, for the daemon's throttle metric
+                self.log.info("jobber: waited %.2fs for the query-cost bucket", waited,
+                              extra={"throttle_wait_seconds": waited})
             response = self._post(query, variables, token)
             status = response.status_code
             body = _body(response)
@@ -83,7 +86,10 @@ class GraphQLClient:
                 if backoffs > MAX_BACKOFF_RETRIES:
                     raise TransientError(f"Jobber answered HTTP {status} {backoffs} times "
                                          f"in a row: {_message(body)}")
-                self.sleep(_backoff_seconds(response, backoffs))
+                pause = _backoff_seconds(response, backoffs)
+                self.log.warning("jobber: HTTP %d, backing off %.1fs", status, pause,
+                                 extra={"throttle_wait_seconds": pause} if status == 429 else None)
+                self.sleep(pause)
                 continue
             if not isinstance(body, dict):
                 raise ConnectorError(f"Jobber answered HTTP {status} with a non-JSON body: "

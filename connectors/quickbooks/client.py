@@ -89,8 +89,11 @@ class QboClient:
         if delay is None:
             delay = (s.retry_after_default_seconds if what == "throttled"
                      else min(s.backoff_seconds * 2 ** (attempt - 1), BACKOFF_MAX_SECONDS))
+        # a throttle wait carries its length, which the daemon's metrics add up
+        extra = {"throttle_wait_seconds": delay} if what == "throttled" else None
         self.log.warning("quickbooks realm %s %s: %s (intuit_tid=%s); retry %d/%d in %.1fs",
-                         self.realm_id, path, what, tid, attempt, s.max_retries, delay)
+                         self.realm_id, path, what, tid, attempt, s.max_retries, delay,
+                         extra=extra)
         self.sleep(delay)
         return attempt
 

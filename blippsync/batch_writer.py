@@ -32,13 +32,13 @@ from blippsync.sqlfiles import load
 
 _SQL = load("batch")
 _CUSTOMER_COLUMNS = ("seq", "new_id", "external_id", "name", "email", "phone", "address", "tags",
-                     "archived", "deleted", "review_ok", "sms_allowed")
+                     "archived", "deleted", "review_ok", "sms_allowed", "email_seen")
 _EVENT_COLUMNS = ("event_type", "dedupe_key", "external_customer_id", "occurred_at", "payload",
                   "historical")
 _PREPARE_STEPS = ("create_customer_stage", "index_stage_seq", "index_stage_email",
-                  "index_stage_external_id", "create_event_stage", "clear_stages",
+                  "create_event_stage", "clear_stages",
                   "no_hash_joins", "no_merge_joins")
-_MERGE_STEPS = ("resolve_by_key", "resolve_by_alias", "resolve_by_email",
+_MERGE_STEPS = ("resolve_by_key", "resolve_by_alias", "find_email_holders", "resolve_by_email",
                 "unmatch_email_duplicates", "find_email_conflicts", "mark_email_conflicts",
                 "find_email_conflicts_in_batch",
                 "insert_new_customers")
@@ -85,6 +85,8 @@ class Batch:
     merges: list[CustomerMerge] = field(default_factory=list)
     rejected: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
+    _seq: int = 0  # staging order: a later record of the same id replaces the earlier one
+    _email_owners: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.customers) + len(self.events) + len(self.merges)
@@ -100,10 +102,15 @@ class Batch:
             if problem is not None:
                 self._problem(problem, record.location, external_id)
         tags = normalize_tags(record.tags)
+        # an email already used in this batch under another id: the database decides whether
+        # that is one customer or a clash; every other row skips that check
+        first_owner = self._email_owners.setdefault(email, external_id) if email else external_id
+        self._seq += 1
         self.customers[external_id] = (
-            len(self.customers), uuid7(), external_id, normalize_name(record.name), email, phone,
+            self._seq, uuid7(), external_id, normalize_name(record.name), email, phone,
             normalize_name(record.address), json.dumps(tags) if tags else None,
-            record.archived, record.deleted, record.review_requests_allowed, record.sms_allowed)
+            record.archived, record.deleted, record.review_requests_allowed, record.sms_allowed,
+            first_owner != external_id)
 
     def add_event(self, record: EventRecord, target: BatchTarget) -> None:
         if record.occurred_at.tzinfo is None:

@@ -20,7 +20,9 @@ CREATE TEMP TABLE IF NOT EXISTS blipp_stage_customers (
     matched        text,            -- key | alias | email; NULL: a new customer
     current_email  text,
     email_ok       boolean NOT NULL DEFAULT true,
-    conflict_with  uuid
+    conflict_with  uuid,
+    email_holder   uuid,            -- the customer that already has this email, if any
+    email_seen     boolean NOT NULL DEFAULT false  -- an earlier row of the batch had it too
 ) WITH (fillfactor = 50) ON COMMIT DELETE ROWS  -- room for HOT updates of the resolution columns
 
 -- name: create_event_stage
@@ -54,9 +56,6 @@ CREATE INDEX IF NOT EXISTS blipp_stage_customers_seq ON blipp_stage_customers (s
 -- name: index_stage_email
 CREATE INDEX IF NOT EXISTS blipp_stage_customers_email ON blipp_stage_customers (email)
 
--- name: index_stage_external_id
-CREATE INDEX IF NOT EXISTS blipp_stage_customers_external_id ON blipp_stage_customers (external_id)
-
 -- name: resolve_by_key
 -- 1. the customer this source created under this id (customers keeps its first source id);
 --    written as a per-row subquery so each staged row is one index lookup
@@ -79,13 +78,22 @@ WHERE s.customer_id IS NULL
   AND (SELECT true FROM public.customer_identities i
        WHERE i.business_id = :business_id AND i.source = :source AND i.external_id = s.external_id)
 
+-- name: find_email_holders
+-- who already has the email of each unresolved row (one lookup a row, none rewritten
+-- when nobody has it)
+UPDATE blipp_stage_customers s
+SET email_holder = (SELECT c.id FROM public.customers c
+                    WHERE c.business_id = :business_id AND lower(c.email) = s.email LIMIT 1)
+WHERE s.customer_id IS NULL AND s.email IS NOT NULL
+  AND (SELECT true FROM public.customers c
+       WHERE c.business_id = :business_id AND lower(c.email) = s.email LIMIT 1)
+
 -- name: resolve_by_email
 -- 3. the same email on a customer this source has not claimed under another id: the
 --    same person arriving from another system
 UPDATE blipp_stage_customers s SET customer_id = c.id, matched = 'email', current_email = c.email
 FROM public.customers c
-WHERE s.customer_id IS NULL AND s.email IS NOT NULL
-  AND c.business_id = :business_id AND lower(c.email) = s.email
+WHERE s.customer_id IS NULL AND s.email_holder IS NOT NULL AND c.id = s.email_holder
   AND NOT (c.source = :source AND c.external_id IS NOT NULL)
   AND NOT EXISTS (SELECT 1 FROM public.customer_identities i
                   WHERE i.customer_id = c.id AND i.source = :source)
@@ -98,26 +106,30 @@ FROM (SELECT seq, row_number() OVER (PARTITION BY customer_id ORDER BY seq) AS r
 WHERE s.seq = d.seq AND d.rn > 1
 
 -- name: find_email_conflicts
--- an email that already belongs to another customer is not taken from them (only emails
--- that would change are checked: an unchanged re-import costs nothing here)
+-- an email that already belongs to another customer is not taken from them: a new row
+-- whose email has a holder, or a known customer whose email would change to a taken one
+-- (an unchanged re-import costs nothing here)
 UPDATE blipp_stage_customers s
 SET conflict_with = (SELECT c.id FROM public.customers c
                      WHERE c.business_id = :business_id AND lower(c.email) = s.email
-                       AND c.id IS DISTINCT FROM s.customer_id
+                       AND c.id <> s.customer_id
                      LIMIT 1)
-WHERE s.email IS NOT NULL AND s.email IS DISTINCT FROM lower(s.current_email)
+WHERE s.customer_id IS NOT NULL AND s.email IS NOT NULL
+  AND s.email IS DISTINCT FROM lower(s.current_email)
   AND (SELECT true FROM public.customers c
        WHERE c.business_id = :business_id AND lower(c.email) = s.email
-         AND c.id IS DISTINCT FROM s.customer_id LIMIT 1)
+         AND c.id <> s.customer_id LIMIT 1)
 
 -- name: mark_email_conflicts
-UPDATE blipp_stage_customers SET email_ok = false WHERE conflict_with IS NOT NULL
+UPDATE blipp_stage_customers SET email_ok = false,
+       conflict_with = coalesce(conflict_with, email_holder)
+WHERE conflict_with IS NOT NULL OR (customer_id IS NULL AND email_holder IS NOT NULL)
 
 -- name: find_email_conflicts_in_batch
 -- nor given to two customers of the same batch
 UPDATE blipp_stage_customers s SET email_ok = false
 FROM blipp_stage_customers first
-WHERE s.email_ok AND s.email IS NOT NULL AND first.email = s.email AND first.seq < s.seq
+WHERE s.email_seen AND s.email_ok AND first.email = s.email AND first.seq < s.seq
   AND coalesce(first.customer_id, first.new_id) <> coalesce(s.customer_id, s.new_id)
 
 -- name: insert_new_customers

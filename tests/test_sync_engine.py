@@ -181,3 +181,15 @@ def test_connector_failure_is_recorded_and_other_state_kept(db, config, business
     assert summary.error == "tiny: the remote said no"
     row = _rows(db, "SELECT last_error, consecutive_failures FROM connections")[0]
     assert tuple(row) == ("tiny: the remote said no", 1)
+
+
+def test_a_repeated_id_in_one_batch_keeps_the_last_record(db, config, business, tiny) -> None:
+    records = [CustomerRecord("a", name="First A", email="a@x.test"),
+               CustomerRecord("b", name="Bea", email="bea@x.test"),
+               CustomerRecord("a", name="Second A", email="a@x.test"),
+               CustomerRecord("c", name="Cy", email="cy@x.test"),
+               Checkpoint({"position": 1})]
+    summary = _sync(db, config, business, tiny, records)
+    assert summary.ok and summary.counts.created == 3 and summary.counts.conflicts == 0
+    rows = _rows(db, "SELECT external_id, name FROM customers ORDER BY external_id")
+    assert [tuple(r) for r in rows] == [("a", "Second A"), ("b", "Bea"), ("c", "Cy")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -48,6 +48,9 @@ class ConnectorContext:
     tokens: TokenProvider | None = None  # for OAuth connectors
     options: Mapping[str, Any] = field(default_factory=dict)  # per-invocation (a file to import)
     now: datetime | None = None  # injected clock for tests; None means the real one
+    # limits shared by every daemon on the database: shared_limiter(per_minute, max_in_flight)
+    # returns an object whose slot(account) context manager waits for budget (see rate_limits)
+    shared_limiter: Callable[[int, int], Any] | None = None
 
 
 @runtime_checkable

@@ -41,6 +41,7 @@ from blippsync.connector import ConnectorContext, TokenProvider
 from blippsync.database import Database
 from blippsync.errors import AuthError, BlippsyncError, ConnectorError
 from blippsync.logs import log_context
+from blippsync.rate_limits import LimiterFactory
 from blippsync.records import (
     Checkpoint,
     CustomerMerge,
@@ -152,6 +153,7 @@ def _locked_sync(db: Database, conn: sa.Connection, config: Config, connection: 
     own_http = http is None
     client = http or httpx.Client(timeout=HTTP_TIMEOUT_SECONDS,
                                   headers={"User-Agent": f"blippsync/{__version__}"})
+    limiters = LimiterFactory(db, connector.name)
     try:
         if connector.needs_oauth and tokens is None:
             from blippsync.vault import token_provider
@@ -164,7 +166,8 @@ def _locked_sync(db: Database, conn: sa.Connection, config: Config, connection: 
             account_id=connection.account_id, settings=settings,
             cursor=None if opts.full else connection.cursor, http=client,
             log=logging.getLogger(f"blippsync.connector.{connector.name}"), full=opts.full,
-            tokens=tokens, options=opts.options, now=opts.now)
+            tokens=tokens, options=opts.options, now=opts.now,
+            shared_limiter=limiters)
         consume_records(conn, target, connector.sync(ctx), summary,
                         batch_size=config["sync.batch_size"], dry_run=opts.dry_run,
                         progress=opts.progress, stop=opts.stop)
@@ -182,6 +185,7 @@ def _locked_sync(db: Database, conn: sa.Connection, config: Config, connection: 
         summary.error, summary.interrupted = "interrupted", True
         raise
     finally:
+        limiters.close()
         if own_http:
             client.close()
         summary.seconds = time.monotonic() - started

@@ -98,9 +98,12 @@ class QuickBooksConnector:
                     yield event
 
     def _client(self, ctx: ConnectorContext, s: QboSettings) -> QboClient:
-        limiter: RateLimiter = ctx.options.get("rate_limiter") or LocalRateLimiter(
-            Path(s.rate_limit_dir) if s.rate_limit_dir else None, s.requests_per_minute,
-            s.max_in_flight)
+        # limits per company: shared through the database by every daemon when the core
+        # offers it, else by every process of this machine
+        limiter: RateLimiter = ctx.options.get("rate_limiter") or (
+            ctx.shared_limiter(s.requests_per_minute, s.max_in_flight) if ctx.shared_limiter
+            else LocalRateLimiter(Path(s.rate_limit_dir) if s.rate_limit_dir else None,
+                                  s.requests_per_minute, s.max_in_flight))
         return QboClient(ctx.http, ctx.tokens, ctx.account_id, s, limiter, ctx.log,
                          sleep=ctx.options.get("sleep") or time.sleep)
 

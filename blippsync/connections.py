@@ -55,10 +55,6 @@ class Connection:
     last_sync_at: datetime | None
     token_expires_at: datetime | None
 
-    @property
-    def is_first_sync(self) -> bool:
-        return self.cursor is None and self.last_success_at is None
-
 
 def ensure_source(conn: sa.Connection, name: str) -> None:
     """Make `name` a valid customers.source / trigger source (see customer_sources)."""

@@ -101,16 +101,3 @@ def normalize_tags(raw: tuple[str, ...] | list[str]) -> list[str]:
         if clean:
             seen.setdefault(clean, None)
     return list(seen)
-
-
-def is_sms_capable(e164: str | None) -> bool:
-    """An E.164 number whose type can receive SMS (mobile, or fixed-or-mobile as in NANP)."""
-    if not e164 or not e164.startswith("+"):
-        return False
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return False
-    kind = phonenumbers.number_type(number)
-    return kind in (phonenumbers.PhoneNumberType.MOBILE,
-                    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)

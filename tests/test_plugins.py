@@ -97,3 +97,13 @@ def test_connectors_command_exits_1_when_a_plugin_is_broken(broken_plugins: Path
     assert out.returncode == 1
     assert "broken_import" in out.stderr and "Traceback" not in out.stderr
     assert "manual" in out.stdout
+
+
+def test_plugins_add_commands(tiny_plugin: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tiny_plugin), *sys.path])}
+    out = subprocess.run([sys.executable, "-m", "blippsync", "tiny-hello", "--name", "Ada"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout == "hello Ada from tiny\n", out.stderr
+    listing = subprocess.run([sys.executable, "-m", "blippsync", "--help"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert "tiny-hello" in listing.stdout

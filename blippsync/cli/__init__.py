@@ -74,7 +74,7 @@ def _fail(ctx: click.Context, message: str, exc: BaseException) -> None:
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     """blippsync: sync CRM customers and events, and walk them through review journeys."""
-    ctx.obj = {"debug": debug, "config_path": config_path}
+    ctx.obj = {**(ctx.obj or {}), "debug": debug, "config_path": config_path}
 
 
 def get_app(ctx: click.Context) -> App:
@@ -115,4 +115,8 @@ _register_commands()
 
 def main() -> None:
     logging.captureWarnings(True)
-    sys.exit(cli.main(prog_name="blippsync", standalone_mode=True))
+    from blippsync.plugins import load_plugins
+
+    plugins = load_plugins()
+    plugins.add_commands(cli)  # plugins' own commands (register_commands), --help included
+    sys.exit(cli.main(prog_name="blippsync", standalone_mode=True, obj={"plugins": plugins}))

@@ -25,11 +25,6 @@ ON CONFLICT (id) DO UPDATE SET hostname = EXCLUDED.hostname, pid = EXCLUDED.pid,
 """)
 TICK_SQL = sa.text("UPDATE blippsync.daemons SET last_tick_at = now() WHERE id = :id")
 STOP_SQL = sa.text("UPDATE blippsync.daemons SET stopped_at = now() WHERE id = :id")
-LIVE_SQL = sa.text("""
-SELECT id, hostname, pid, version, started_at, last_tick_at,
-       extract(epoch FROM now() - last_tick_at) AS tick_age_seconds
-FROM blippsync.daemons WHERE stopped_at IS NULL ORDER BY started_at
-""")
 RETENTION_SQL = sa.text("""
 DELETE FROM blippsync.daemons
 WHERE coalesce(stopped_at, last_tick_at) < now() - make_interval(days => :days)
@@ -59,9 +54,6 @@ def stopped(db: Database, daemon_id: str) -> None:
     with db.begin() as conn:
         conn.execute(STOP_SQL, {"id": daemon_id})
 
-
-def live_daemons(conn: sa.Connection) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in conn.execute(LIVE_SQL)]
 
 
 def delete_old(db: Database, days: int) -> int:

@@ -27,9 +27,6 @@ def block_signals() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
 
 
-def unblock_signals() -> None:
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
-
 
 def start_signal_thread(on_first: Callable[[int], None]) -> threading.Thread:
     """Wait for signals in a thread of their own: first -> `on_first`, second -> exit now."""

@@ -18,7 +18,6 @@ import binascii
 import hashlib
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -133,10 +132,3 @@ def load_keyring(config: Config) -> KeyRing:
         return keyring_from_strings([ln for ln in lines if ln.strip() and not ln.startswith("#")],
                                     str(path))
     return keyring_from_strings([], "configuration")
-
-
-def write_key_file(path: Path, keys: list[str]) -> None:
-    """Write keys (current first) readable by the owner only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(keys) + "\n")

@@ -11,14 +11,13 @@ row, which the daemon and `blippsync status` read.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 import sqlalchemy as sa
 
-from blippsync.connections import Connection, ensure_connection
+from blippsync.connections import Connection
 from blippsync.vault.keys import KeyRing
 
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
@@ -176,9 +175,3 @@ INTEGRATION_STORES: dict[str, IntegrationStore] = {
 def store_for(connector_name: str) -> IntegrationStore | CredentialsStore:
     """The store holding this connector's tokens."""
     return INTEGRATION_STORES.get(connector_name) or CredentialsStore()
-
-
-def ensure_oauth_connection(conn: sa.Connection, business_id: uuid.UUID, connector: str,
-                            account_id: str) -> Connection:
-    """The connections row for this account, created if missing."""
-    return ensure_connection(conn, business_id, connector, account_id)

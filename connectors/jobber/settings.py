@@ -55,8 +55,3 @@ class JobberSettings:
         if not 0 < settings.max_query_cost_fraction <= 1:
             raise ConfigError("jobber.max_query_cost_fraction: must be in (0, 1]")
         return settings
-
-    def require_client(self) -> None:
-        if not self.client_id or not self.client_secret:
-            raise ConfigError("jobber.client_id and jobber.client_secret must be set (config "
-                              "[jobber] or BLIPPSYNC_JOBBER_CLIENT_ID / _CLIENT_SECRET)")

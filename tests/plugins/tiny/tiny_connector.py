@@ -50,3 +50,14 @@ class TinyConnector:
 @hookimpl
 def register_connectors(register):  # type: ignore[no-untyped-def]
     register(TinyConnector())
+
+
+@hookimpl
+def register_commands(cli):  # type: ignore[no-untyped-def]
+    import click
+
+    @cli.command("tiny-hello")
+    @click.option("--name", default="world")
+    def tiny_hello(name: str) -> None:
+        """A command added by the tiny plugin."""
+        click.echo(f"hello {name} from tiny")

@@ -205,6 +205,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("http.host", str, "127.0.0.1", "Address to listen on (0.0.0.0 in a container)."),
     Setting("http.port", int, 8080, "Port to listen on (0: any free port, logged)."),
     Setting("http.max_body_bytes", int, 1_048_576, "Webhook bodies larger than this get 413."),
+    Setting("http.public_base_url", str, "", "The URL providers call us at (https://sync.example"
+            ".com), for signatures over the URL (Twilio). Empty: the request's own URL."),
     Setting("http.stale_tick_seconds", float, 60.0, "/healthz reports unhealthy when the "
             "scheduler has not ticked for this long."),
 )

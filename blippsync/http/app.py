@@ -27,13 +27,14 @@ class HttpState:
 
 
 def build_app(state: HttpState) -> Starlette:
-    from blippsync.http import health, review_links, webhooks
+    from blippsync.http import health, inbound_sms, review_links, webhooks
 
     routes = [
         Route("/webhooks/{connector}", webhooks.endpoint(state), methods=["POST"]),
         Route("/healthz", health.healthz_endpoint(state), methods=["GET"]),
         Route("/metrics", health.metrics_endpoint(state), methods=["GET"]),
         Route("/r/{token}", review_links.endpoint(state), methods=["GET", "HEAD"]),
+        Route("/sms/twilio", inbound_sms.endpoint(state), methods=["POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.blippsync = state

@@ -1,0 +1,77 @@
+"""POST /sms/twilio: a signed STOP from a customer opts them out at once; forgeries change
+nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import test_daemon_support as support
+from journey_support import make_business, make_customer
+
+from blippsync.config import load_config
+from blippsync.daemon.metrics import DaemonMetrics
+from blippsync.database import Database
+from blippsync.http import HttpServer, HttpState, build_app
+from blippsync.http.inbound_sms import twilio_signature
+from blippsync.plugins import load_plugins
+
+TOKEN = "twilio-auth-token-for-tests"
+PUBLIC = "https://sync.example.com"
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_url: str, db: Database) -> Iterator[str]:
+    config = load_config(support.write_config(tmp_path / "c.toml", database_url, "http://x"),
+                         environ={}).with_values(twilio__auth_token=TOKEN,
+                                                 http__public_base_url=PUBLIC)
+    state = HttpState(config=config, db=db, plugins=load_plugins(), metrics=DaemonMetrics(db),
+                      scheduler_age=lambda: 0.0, daemon_id="test")
+    srv = HttpServer(build_app(state), "127.0.0.1", 0)
+    srv.start()
+    yield f"http://127.0.0.1:{srv.port}"
+    srv.stop()
+
+
+def _post(base: str, fields: dict[str, str], token: str = TOKEN) -> httpx.Response:
+    body = urlencode(fields)
+    signature = twilio_signature(f"{PUBLIC}/sms/twilio", list(fields.items()), token)
+    return httpx.post(f"{base}/sms/twilio", content=body, headers={
+        "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature})
+
+
+def _opted_out(db: Database, customer) -> bool:
+    with db.connect() as conn:
+        return conn.execute(sa.text("SELECT opted_out FROM customers WHERE id = :id"),
+                            {"id": customer}).scalar()
+
+
+def test_signed_stop_opts_the_sender_out_in_every_business(server: str, db: Database) -> None:
+    one, two = make_business(db), make_business(db)
+    a = make_customer(db, one, phone="+12125550101")
+    b = make_customer(db, two, phone="+12125550101")
+    other = make_customer(db, one, phone="+12125550199")
+    fields = {"MessageSid": "SM0001", "From": "+12125550101", "To": "+15005550006",
+              "Body": "Stop "}
+    assert _post(server, {**fields, "MessageSid": "SM0000", "Body": "hello"}).status_code == 200
+    assert not _opted_out(db, a)
+    response = _post(server, fields)
+    assert response.status_code == 200 and "<Response>" in response.text
+    assert _opted_out(db, a) and _opted_out(db, b) and not _opted_out(db, other)
+
+
+def test_forged_or_unsigned_requests_change_nothing(server: str, db: Database) -> None:
+    business = make_business(db)
+    customer = make_customer(db, business, phone="+12125550102")
+    fields = {"MessageSid": "SM0002", "From": "+12125550102", "Body": "STOP"}
+    assert _post(server, fields, token="not-the-token").status_code == 401
+    unsigned = httpx.post(f"{server}/sms/twilio", content=urlencode(fields),
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+    assert unsigned.status_code == 401
+    assert not _opted_out(db, customer)
+    with db.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM inbound_sms")).scalar() == 0

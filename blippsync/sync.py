@@ -12,6 +12,7 @@ a --full reload, or an old export dropped into the csv inbox.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -132,6 +133,15 @@ def sync_connection(db: Database, config: Config, connection: Connection, connec
 def _locked_sync(db: Database, conn: sa.Connection, config: Config, connection: Connection,
                  connector: Any, opts: SyncOptions, summary: SyncSummary,
                  http: httpx.Client | None, tokens: TokenProvider | None) -> SyncSummary:
+    with contextlib.ExitStack() as log_fields:  # the run id joins the log lines once known
+        return _run_pass(db, conn, config, connection, connector, opts, summary, http, tokens,
+                         log_fields)
+
+
+def _run_pass(db: Database, conn: sa.Connection, config: Config, connection: Connection,
+              connector: Any, opts: SyncOptions, summary: SyncSummary,
+              http: httpx.Client | None, tokens: TokenProvider | None,
+              log_fields: contextlib.ExitStack) -> SyncSummary:
     started = time.monotonic()
     business = get_business(conn, connection.business_id)
     conn.rollback()
@@ -150,6 +160,7 @@ def _locked_sync(db: Database, conn: sa.Connection, config: Config, connection: 
                 "business_id": connection.business_id, "connection_id": connection.id,
                 "connector": connector.name, "full": opts.full}).scalar_one()
         target = BatchTarget(**{**target.__dict__, "run_id": summary.run_id})
+        log_fields.enter_context(log_context(run_id=summary.run_id))
     own_http = http is None
     client = http or httpx.Client(timeout=HTTP_TIMEOUT_SECONDS,
                                   headers={"User-Agent": f"blippsync/{__version__}"})

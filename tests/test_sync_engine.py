@@ -193,3 +193,18 @@ def test_a_repeated_id_in_one_batch_keeps_the_last_record(db, config, business, 
     assert summary.ok and summary.counts.created == 3 and summary.counts.conflicts == 0
     rows = _rows(db, "SELECT external_id, name FROM customers ORDER BY external_id")
     assert [tuple(r) for r in rows] == [("a", "Second A"), ("b", "Bea"), ("c", "Cy")]
+
+
+def test_log_lines_carry_business_connection_and_run(db, config, business, tiny,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from blippsync.logs import _ContextFilter
+
+    caplog.handler.addFilter(_ContextFilter())
+    with caplog.at_level("INFO"):
+        summary = _sync(db, config, business, tiny, options={"fail": True})
+    line = next(r for r in caplog.records if r.getMessage() == "tiny: replaying records")
+    assert line.context == {"business_id": str(business),
+                            "connection_id": str(summary.connection_id),
+                            "run_id": str(summary.run_id)}
+    failure = next(r for r in caplog.records if "sync of tiny failed" in r.getMessage())
+    assert failure.context["run_id"] == str(summary.run_id)

@@ -22,6 +22,7 @@ class TinyConnector:
     needs_oauth = False
 
     def sync(self, ctx: ConnectorContext) -> Iterator[Record]:
+        ctx.log.info("tiny: replaying records")
         if ctx.options.get("fail") or ctx.settings.get("fail"):
             raise ConnectorError("tiny: the remote said no")
         records = ctx.options.get("records")

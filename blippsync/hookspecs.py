@@ -46,4 +46,4 @@ def register_commands(cli: Any) -> None:
 
 @hookspec
 def sync_finished(summary: Any) -> None:
-    """A connection finished a sync pass. `summary` is a `blippsync.sync.SyncSummary`."""
+    """A connection finished a sync pass. `summary` is a `blippsync.sync_summary.SyncSummary`."""

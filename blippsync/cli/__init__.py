@@ -103,9 +103,19 @@ def get_plugins(ctx: click.Context) -> Plugins:
 
 
 def _register_commands() -> None:
-    from blippsync.cli import admin, businesses, connect, daemon, jobber, journeys, keys, sync
+    from blippsync.cli import (
+        admin,
+        businesses,
+        connect,
+        daemon,
+        demo,
+        jobber,
+        journeys,
+        keys,
+        sync,
+    )
 
-    for module in (admin, businesses, sync, daemon, journeys, connect, jobber, keys):
+    for module in (admin, businesses, sync, demo, daemon, journeys, connect, jobber, keys):
         for command in module.COMMANDS:
             cli.add_command(command)
 

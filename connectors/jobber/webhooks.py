@@ -16,9 +16,6 @@ the core marks the connection whose account_id matches as disconnected (no fetch
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +23,7 @@ from urllib.parse import parse_qsl
 
 from blippsync.connector import WebhookNotice
 from blippsync.errors import InputError
+from blippsync.webhook_signatures import header, hmac_sha256_b64, verify_hmac_sha256_b64
 from connectors.jobber.mapping import parse_time
 
 SIGNATURE_HEADER = "X-Jobber-Hmac-SHA256"
@@ -37,19 +35,12 @@ _ENTITIES = {"CLIENT": "client", "JOB": "job", "VISIT": "visit", "INVOICE": "inv
 _VISIT_OPERATIONS = {"complete", "update"}  # a visit matters once it is completed
 
 
-def sign(body: bytes, secret: str) -> str:
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
+sign = hmac_sha256_b64  # base64 HMAC-SHA256 of the raw body, keyed by the client secret
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> bool:
     """True only for a present, well-formed signature made with `secret` over `body`."""
-    if not secret:
-        return False
-    given = _header(headers, SIGNATURE_HEADER)
-    if not given:
-        return False
-    return hmac.compare_digest(given.strip().encode(), sign(body, secret).encode())
+    return verify_hmac_sha256_b64(headers, SIGNATURE_HEADER, body, secret)
 
 
 def parse(headers: Mapping[str, str], body: bytes) -> list[WebhookNotice]:
@@ -78,7 +69,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[WebhookNotice]:
 
 
 def _event(headers: Mapping[str, str], body: bytes) -> Mapping[str, Any]:
-    content_type = (_header(headers, "Content-Type") or "").lower()
+    content_type = (header(headers, "Content-Type") or "").lower()
     text = body.decode("utf-8", errors="replace")
     if "x-www-form-urlencoded" in content_type or (text and not text.lstrip().startswith("{")):
         fields = dict(parse_qsl(text))
@@ -94,10 +85,3 @@ def _event(headers: Mapping[str, str], body: bytes) -> Mapping[str, Any]:
         raise InputError("Jobber webhook: no data.webHookEvent in the body")
     return event
 
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None

@@ -3,16 +3,13 @@ legacy `eventNotifications` object and the CloudEvents array) turned into notice
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from blippsync.connector import WebhookNotice
 from blippsync.errors import InputError
+from blippsync.webhook_signatures import hmac_sha256_b64, verify_hmac_sha256_b64
 from connectors.quickbooks.mapping import parse_time
 
 SIGNATURE_HEADER = "intuit-signature"
@@ -22,24 +19,12 @@ _ENTITIES = {"customer": "Customer", "invoice": "Invoice", "payment": "Payment",
              "creditmemo": "CreditMemo", "salesreceipt": "SalesReceipt"}
 
 
-def signature(body: bytes, verifier_token: str) -> str:
-    digest = hmac.new(verifier_token.encode(), body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
+signature = hmac_sha256_b64  # base64 HMAC-SHA256 of the raw body, keyed by the verifier token
 
 
 def verify(headers: Mapping[str, str], body: bytes, verifier_token: str) -> bool:
     """HMAC-SHA256 of the raw body keyed with the verifier token, compared in constant time."""
-    if not verifier_token:
-        return False
-    given = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), None)
-    if not given:
-        return False
-    try:
-        received = base64.b64decode(given, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    expected = hmac.new(verifier_token.encode(), body, hashlib.sha256).digest()
-    return hmac.compare_digest(received, expected)
+    return verify_hmac_sha256_b64(headers, SIGNATURE_HEADER, body, verifier_token)
 
 
 def parse(body: bytes) -> list[WebhookNotice]:

@@ -105,9 +105,28 @@ def test_readme_quickstart_commands() -> None:
     quickstart = README[README.index("## Quickstart"):]
     quickstart = quickstart[:quickstart.index("\n## ", 1)]
     blocks = re.findall(r"```sh\n(.*?)```", quickstart, re.S)
-    assert blocks[0].strip() == "pip install -e . && blippsync demo"
-    assert blocks[1].strip() == "pip install -e '.[test]' && python -m pytest"
+    assert blocks[0].strip() == "pip install -c requirements/lock.txt -e . && blippsync demo"
+    assert blocks[1].strip() == \
+        "pip install -c requirements/lock.txt -e '.[test,dev]' && python -m pytest"
     ci = (REPO / ".ci" / "run").read_text()
-    assert "pip install --quiet -e '.[test]'" in ci and "\npython3 -m pytest\n" in ci
+    assert "pip install --quiet -c requirements/lock.txt -e '.[test,dev]'" in ci
+    assert "\npython3 -m pytest\n" in ci
     assert "docs/architecture.md" in README
     assert (REPO / "docs" / "architecture.md").exists()
+
+
+def test_lock_pins_every_declared_dependency() -> None:
+    """requirements/lock.txt pins one exact version of every dependency pyproject.toml names."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = list(project["dependencies"])
+    for extra in ("test", "dev"):
+        declared += project["optional-dependencies"][extra]
+    pins = {}
+    for line in (REPO / "requirements" / "lock.txt").read_text().splitlines():
+        pin = re.match(r"^([A-Za-z0-9_.\-]+)==(\S+)", line)
+        if pin:
+            pins[re.sub(r"[-_.]+", "-", pin.group(1)).lower()] = pin.group(2)
+    for requirement in declared:
+        name = re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0]
+        assert re.sub(r"[-_.]+", "-", name).lower() in pins, \
+            f"{name} is declared in pyproject.toml but not pinned in requirements/lock.txt"

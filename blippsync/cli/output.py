@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -33,6 +34,8 @@ def echo_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequenc
         table.add_column(column, overflow="fold")  # wrap, never elide: ids must stay copyable
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    # piped or captured output is not squeezed into 80 columns
-    width = None if click.get_text_stream("stdout").isatty() else 1000
-    Console(soft_wrap=True, width=width).print(table)
+    # piped or captured output is not squeezed into 80 columns; sys.stdout is looked up at
+    # call time so click's CliRunner capture is honoured
+    stdout = sys.stdout
+    width = None if stdout.isatty() else 1000
+    Console(file=stdout, soft_wrap=True, width=width).print(table)

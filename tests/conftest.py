@@ -19,6 +19,9 @@ from blippsync.testing.database import fresh_database, server_url
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The headless-browser fixtures (`browser`, `screenshot`) for page tests.
+pytest_plugins = ["browser"]
+
 
 @pytest.fixture(scope="session")
 def pg_server_url() -> str:

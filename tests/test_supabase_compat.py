@@ -150,6 +150,8 @@ def test_rls_works_with_supabase_own_functions(supabase_like_url: str) -> None:
     migrate(db)
     db.dispose()
     with psycopg.connect(_libpq(supabase_like_url)) as conn:
+        conn.execute("INSERT INTO auth.users (id, email, email_confirmed_at) VALUES "
+                     "('00000000-0000-0000-0000-000000000001', 'me@example.test', now())")
         conn.execute("INSERT INTO public.businesses (name, created_by) VALUES "
                      "('Mine', 'me@example.test'), ('Theirs', 'them@example.test')")
         conn.execute("SET LOCAL ROLE authenticated")

@@ -92,7 +92,7 @@ def test_sync_through_vault_and_engine_stores_customers_and_deduplicated_events(
             "SELECT count(*) FROM public.customers WHERE source = 'jobber'")).scalar_one()
     assert len(events) == 8 and all(k.startswith(f"jobber:{ACCOUNT_ID}:") for k, _ in events)
     assert review == 120
-    assert row.access_token.startswith("bsv1:") and row.refresh_token.startswith("bsv1:")
+    assert row.access_token.startswith("bsv2:") and row.refresh_token.startswith("bsv2:")
     assert row.token_expires_at > datetime.now(UTC)  # from the JWT exp, no expires_in
 
 

@@ -145,9 +145,13 @@ def test_401_refreshes_through_the_vault_once_and_retries(tmp_path: Path, databa
     with db.connect() as conn:
         import sqlalchemy as sa
 
-        stored = conn.execute(sa.text("SELECT refresh_token FROM public.integrations_quickbooks "
-                                      "WHERE realm_id = :r"), {"r": REALM}).scalar_one()
-    assert load_keyring(config).decrypt(stored) == "cassette-dummy-refresh-2"
+        stored, business = conn.execute(sa.text(
+            "SELECT refresh_token, business_id FROM public.integrations_quickbooks "
+            "WHERE realm_id = :r"), {"r": REALM}).one()
+    from blippsync.vault.store import sealed_at
+
+    at = sealed_at("integrations_quickbooks", "refresh_token", business, business)
+    assert load_keyring(config).decrypt(stored, at) == "cassette-dummy-refresh-2"
 
 
 def test_no_secret_in_any_cassette() -> None:

@@ -155,6 +155,7 @@ def _attack_table(a: Attack, who: str, table: str) -> None:
         a.breach("truncate", f"{who} truncated {table}")
 
 
+@pytest.mark.slow
 def test_every_table_every_verb_every_persona(attack: Attack) -> None:
     world = attack.world
     for who in attack.people:

@@ -74,8 +74,18 @@ class JobberConnector:
                              timeout_seconds=s.request_timeout_seconds)
 
     def account_id(self, ctx: ConnectorContext, gql: GraphQLClient) -> str:
-        """The Jobber account id (EncodedId) that dedupe keys name."""
+        """The Jobber account id (EncodedId) that dedupe keys name. A token must belong to
+        the connection's account: Jobber's API has no account in its URL, so a token copied
+        from another account would quietly sync (and rotate) that account instead. The
+        token's own `account_id` claim says which account it serves."""
         if ctx.account_id:
+            if ctx.tokens is not None:
+                token_account = auth.token_account(ctx.tokens.access_token())
+                expected = auth.account_number(ctx.account_id)
+                if None not in (token_account, expected) and token_account != expected:
+                    raise AuthError(f"Jobber: the stored token belongs to account {token_account}"
+                                    f", not to this connection's account {expected}; reconnect "
+                                    "the connection")
             return ctx.account_id
         account = gql.execute(queries.ACCOUNT, shape="account").get("account") or {}
         if not account.get("id"):

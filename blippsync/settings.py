@@ -209,6 +209,9 @@ SETTINGS: tuple[Setting, ...] = (
             ".com), for signatures over the URL (Twilio). Empty: the request's own URL."),
     Setting("http.stale_tick_seconds", float, 60.0, "/healthz reports unhealthy when the "
             "scheduler has not ticked for this long."),
+    Setting("http.health_token", str, "", "Bearer token that unlocks the details of /healthz "
+            "(database, scheduler, connections needing attention). Empty: /healthz only says "
+            "ok or unhealthy; `blippsync status` shows the details.", secret=True),
 )
 
 SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -75,3 +75,27 @@ def test_forged_or_unsigned_requests_change_nothing(server: str, db: Database) -
     assert not _opted_out(db, customer)
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM inbound_sms")).scalar() == 0
+
+
+def test_a_non_ascii_signature_is_401_not_500(server: str) -> None:
+    body = urlencode({"From": "+12125550101", "Body": "STOP"})
+    for signature in ("\u00e9t\u00e9".encode("latin-1"), b"\xff\xfe==", "ok\u00a0".encode()):
+        response = httpx.post(f"{server}/sms/twilio", content=body, headers={
+            "content-type": "application/x-www-form-urlencoded",
+            "x-twilio-signature": signature})
+        assert response.status_code == 401, signature
+
+
+def test_the_signed_url_keeps_its_query_string_behind_public_base_url(server: str,
+                                                                     db: Database) -> None:
+    """Twilio signs the full URL it was given, query string included."""
+    business = make_business(db)
+    customer = make_customer(db, business, phone="+12125550123")
+    fields = {"MessageSid": "SM0100", "From": "+12125550123", "Body": "STOP"}
+    signature = twilio_signature(f"{PUBLIC}/sms/twilio?tenant=1&x=a%20b", list(fields.items()),
+                                 TOKEN)
+    response = httpx.post(f"{server}/sms/twilio?tenant=1&x=a%20b", content=urlencode(fields),
+                          headers={"content-type": "application/x-www-form-urlencoded",
+                                   "x-twilio-signature": signature})
+    assert response.status_code == 200
+    assert _opted_out(db, customer)

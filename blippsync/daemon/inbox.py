@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -87,12 +88,33 @@ def dedupe_key(notice: WebhookNotice, body: bytes, index: int) -> str:
     return f"sha256:{hashlib.sha256(body).hexdigest()}:{index}"
 
 
+def clean(value: Any) -> Any:
+    """What PostgreSQL can store of a value a sender signed: text without NUL (text and
+    jsonb refuse it), numbers that are finite (jsonb has no NaN/Infinity: they become
+    null). An authentic delivery is stored cleaned rather than refused forever."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {clean(str(k)): clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
+
+def clean_notice(notice: WebhookNotice) -> WebhookNotice:
+    return replace(notice, account_id=clean(notice.account_id), entity=clean(notice.entity),
+                   entity_id=clean(notice.entity_id), operation=clean(notice.operation),
+                   delivery_id=clean(notice.delivery_id), extra=clean(notice.extra or {}))
+
+
 def store(db: Database, connector: str, notices: Sequence[WebhookNotice], body: bytes
           ) -> tuple[int, int]:
-    """Insert the notices (one transaction); return (new, redelivered)."""
+    """Insert the notices (one transaction, cleaned first); return (new, redelivered)."""
     new = seen = 0
     with db.begin() as conn:
-        for index, notice in enumerate(notices):
+        for index, notice in enumerate(map(clean_notice, notices)):
             row = conn.execute(STORE_SQL, {
                 "connector": connector, "dedupe_key": dedupe_key(notice, body, index),
                 "account_id": notice.account_id or "", "entity": notice.entity or "",
@@ -142,4 +164,4 @@ def _notice_json(notice: WebhookNotice) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+    return clean(json.loads(json.dumps(clean(value), default=str)))

@@ -4,12 +4,19 @@ Each file is imported through the csv connector, then moved to `processed/` or
 `failed/` beside it with a JSON report of what happened (counts, rejected rows with
 their line numbers). A file interrupted half-way stays in the inbox and resumes from
 its committed checkpoint on the next pass.
+
+The inbox never follows a symbolic link (whoever can write into it must not be able to
+make the daemon import a file from elsewhere, or another business's file, or move files
+out through a link): linked business folders and files are skipped with a warning, and a
+`processed`/`failed` that is a link leaves the file where it is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import stat
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +42,9 @@ def pending_files(config: Config, business_id: uuid.UUID | None = None) -> list[
         return []
     found: list[InboxFile] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if folder.is_symlink():
+            log.warning("inbox folder %s is a symbolic link; ignored", folder)
+            continue
         try:
             owner = uuid.UUID(folder.name)
         except ValueError:
@@ -42,16 +52,34 @@ def pending_files(config: Config, business_id: uuid.UUID | None = None) -> list[
             continue
         if business_id is not None and owner != business_id:
             continue
-        files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv"]
-        files.sort(key=lambda p: (p.stat().st_mtime, p.name))
+        files = [p for p in folder.iterdir() if p.suffix.lower() == ".csv" and _regular(p)]
+        files.sort(key=lambda p: (p.lstat().st_mtime, p.name))
         found.extend(InboxFile(owner, p) for p in files)
     return found
 
 
+def _regular(path: Path) -> bool:
+    """A regular file itself, not a link to one (lstat: never follows)."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return False
+    if stat.S_ISLNK(mode):
+        log.warning("inbox file %s is a symbolic link; ignored", path)
+    return stat.S_ISREG(mode)
+
+
 def file_done(item: InboxFile, report: dict[str, object], ok: bool) -> Path:
-    """Move the file to processed/ or failed/ and write its report beside it."""
+    """Move the file to processed/ or failed/ and write its report beside it. A target
+    folder that is a link (or not a folder) is refused: the file stays where it is."""
     target_dir = item.path.parent / (PROCESSED_DIR if ok else FAILED_DIR)
-    target_dir.mkdir(exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        target_dir.mkdir()
+    mode = target_dir.lstat().st_mode
+    if not stat.S_ISDIR(mode):
+        log.error("inbox: %s is %s, not a folder; %s stays in the inbox", target_dir,
+                  "a symbolic link" if stat.S_ISLNK(mode) else "a file", item.path.name)
+        return item.path
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = target_dir / f"{stamp}-{item.path.name}"
     item.path.replace(target)

@@ -142,3 +142,31 @@ def test_backfill_guard_old_jobs_enroll_nobody_new_one_does(db, cli_env, tmp_pat
     report = json.loads(_cli(cli_env, "run-once", "--json").stdout)
     assert report["journeys"]["routing"]["enrolled"] == 1
     assert _scalar(db, "SELECT count(*) FROM customer_enrollments") == 1
+
+
+def test_the_inbox_never_follows_symbolic_links(tmp_path) -> None:
+    """Links to a file outside the inbox, to another business's file, a business folder that
+    is a link to another's, and a processed/ that leads elsewhere: none is followed."""
+    from blippsync.config import load_config
+    from blippsync.inbox import file_done, pending_files
+
+    inbox, outside = tmp_path / "inbox", tmp_path / "outside"
+    a, b, c = (str(uuid.uuid4()) for _ in range(3))
+    for folder in (inbox / a, inbox / b, outside):
+        folder.mkdir(parents=True)
+    (outside / "secret.csv").write_text("Name\nSecret\n")
+    (inbox / a / "real.csv").write_text("Name\nAnn\n")
+    (inbox / b / "theirs.csv").write_text("Name\nBob\n")
+    (inbox / a / "link.csv").symlink_to(outside / "secret.csv")
+    (inbox / a / "stolen.csv").symlink_to(inbox / b / "theirs.csv")
+    (inbox / c).symlink_to(inbox / b, target_is_directory=True)
+    config = load_config(None, environ={"BLIPPSYNC_CSV_INBOX_DIR": str(inbox)})
+    found = sorted((str(f.business_id), f.path.name) for f in pending_files(config))
+    assert found == sorted([(a, "real.csv"), (b, "theirs.csv")])
+
+    (inbox / a / "processed").symlink_to(outside, target_is_directory=True)
+    item = next(f for f in pending_files(config) if str(f.business_id) == a)
+    assert file_done(item, {"created": 1}, ok=True) == item.path
+    assert item.path.exists() and sorted(p.name for p in outside.iterdir()) == ["secret.csv"]
+    (inbox / a / "failed").write_text("not a folder")
+    assert file_done(item, {}, ok=False) == item.path

@@ -44,6 +44,8 @@ from blippsync.journeys.hours import parse_window, retry_delay_seconds
 from blippsync.journeys.planner import SMS_WINDOW_SECONDS, Outcome, Policy, Transition, plan
 from blippsync.journeys.render import RenderContext, render_step
 from blippsync.journeys.templates import TemplateProblem
+from blippsync.tenancy import REASON as CROSS_TENANT
+from blippsync.tenancy import refuse_cross_tenant
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +189,14 @@ def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any
         if customer is None or business is None:  # the customer row is gone (ON DELETE CASCADE)
             outcomes.append(Outcome(Transition(row.id, row.current_step, row.current_step,
                                                "stopped", "customer_deleted")))
+            continue
+        if customer.business_id != row.business_id:  # never message across businesses
+            refuse_cross_tenant(conn, table="customer_enrollments", column="customer_id",
+                                row_id=row.id, business_id=row.business_id,
+                                referenced_id=customer.id,
+                                referenced_business=customer.business_id, found_by="execution")
+            outcomes.append(Outcome(Transition(row.id, row.current_step, row.current_step,
+                                               "stopped", CROSS_TENANT)))
             continue
         out = plan(enrollment=row, steps=steps, settings=settings, customer=customer,
                    business=business, feedback_at=feedback.get(customer.id),

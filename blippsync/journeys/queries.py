@@ -97,7 +97,8 @@ STOP_ARCHIVED_SEQUENCES = sa.text("""
 # Through the spec's (sequence_id, status, next_step_at) index: paused sequences are
 # simply not listed, so their enrollments wait where they are.
 CLAIM_DUE = sa.text("""
-    SELECT e.id, e.sequence_id, e.customer_id, e.current_step, e.enrolled_at, e.next_step_at
+    SELECT e.id, e.business_id, e.sequence_id, e.customer_id, e.current_step, e.enrolled_at,
+           e.next_step_at
     FROM public.customer_enrollments e
     WHERE e.sequence_id = ANY(:sequences) AND e.status = 'active' AND e.next_step_at <= :now
     ORDER BY e.next_step_at

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from blippsync.config import Config
 from blippsync.database import Database
 from blippsync.journeys import queries as q
+from blippsync.tenancy import refuse_cross_tenant
 
 ARCHIVE_CHUNK_ROWS = 5000
 
@@ -61,12 +62,23 @@ class MaintenanceSummary:
     merged_customers: int = 0
 
 
+_BUSINESSES_OF = sa.text("SELECT id, business_id FROM public.customers WHERE id = ANY(:ids)")
+
+
 def merge_customer_history(conn: sa.Connection, merged_id: uuid.UUID,
-                           survivor_id: uuid.UUID) -> None:
+                           survivor_id: uuid.UUID) -> bool:
     """Stop the merged customer's journeys and move all its history to the survivor
-    (inside the caller's transaction; the sync engine may call it when it merges)."""
+    (inside the caller's transaction; the sync engine may call it when it merges).
+    A survivor of another business is refused and recorded: returns False."""
+    owners: dict[uuid.UUID, uuid.UUID] = dict(conn.execute(_BUSINESSES_OF, {"ids": [merged_id, survivor_id]}).all())
+    if owners.get(merged_id) != owners.get(survivor_id):
+        refuse_cross_tenant(conn, table="customers", column="merged_into_id", row_id=merged_id,
+                            business_id=owners.get(merged_id), referenced_id=survivor_id,
+                            referenced_business=owners.get(survivor_id), found_by="merge")
+        return False
     for statement in _MERGE_STATEMENTS:
         conn.execute(statement, {"old": merged_id, "new": survivor_id})
+    return True
 
 
 def run_maintenance(db: Database, config: Config, *, now: datetime | None = None
@@ -74,9 +86,8 @@ def run_maintenance(db: Database, config: Config, *, now: datetime | None = None
     at = now or datetime.now(UTC)
     with db.begin() as conn:
         stopped = conn.execute(q.STOP_ARCHIVED_SEQUENCES).rowcount
-        merged = conn.execute(_MERGED).all()
-        for row in merged:
-            merge_customer_history(conn, row.id, row.merged_into_id)
+        merged = [row for row in conn.execute(_MERGED).all()
+                  if merge_customer_history(conn, row.id, row.merged_into_id)]
     before = at - timedelta(days=config["journeys.retention_days"])
     archived = 0
     while True:

@@ -70,7 +70,8 @@ def merge_customer_history(conn: sa.Connection, merged_id: uuid.UUID,
     """Stop the merged customer's journeys and move all its history to the survivor
     (inside the caller's transaction; the sync engine may call it when it merges).
     A survivor of another business is refused and recorded: returns False."""
-    owners: dict[uuid.UUID, uuid.UUID] = dict(conn.execute(_BUSINESSES_OF, {"ids": [merged_id, survivor_id]}).all())
+    found = conn.execute(_BUSINESSES_OF, {"ids": [merged_id, survivor_id]}).all()
+    owners: dict[uuid.UUID, uuid.UUID] = {row.id: row.business_id for row in found}
     if owners.get(merged_id) != owners.get(survivor_id):
         refuse_cross_tenant(conn, table="customers", column="merged_into_id", row_id=merged_id,
                             business_id=owners.get(merged_id), referenced_id=survivor_id,

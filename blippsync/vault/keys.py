@@ -23,7 +23,7 @@ import binascii
 import hashlib
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -80,7 +80,7 @@ def ciphertext_key_id(value: str) -> str | None:
 class KeyRing:
     """Named AES-GCM keys; `current` encrypts, all decrypt."""
 
-    keys: tuple[tuple[str, bytes], ...]  # (key id, key), current first
+    keys: tuple[tuple[str, bytes], ...] = field(repr=False)  # (key id, key), current first
 
     @property
     def current_id(self) -> str:

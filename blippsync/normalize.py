@@ -8,9 +8,12 @@ a backfill, take a fast path that applies the same NANP rules without the parse 
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 
@@ -101,3 +104,19 @@ def normalize_tags(raw: tuple[str, ...] | list[str]) -> list[str]:
         if clean:
             seen.setdefault(clean, None)
     return list(seen)
+
+
+def storable(value: Any) -> Any:
+    """What PostgreSQL can store of a value from outside (a webhook, an SMS): text without
+    NUL (text and jsonb refuse it), numbers that are finite (jsonb has no NaN/Infinity:
+    they become null), recursively. An authentic delivery is stored cleaned rather than
+    refused forever."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {storable(str(k)): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 
 from blippsync.connector import WebhookNotice
 from blippsync.database import Database
+from blippsync.normalize import storable as clean
 
 STORE_SQL = sa.text("""
 INSERT INTO public.webhook_deliveries AS d
@@ -86,21 +86,6 @@ def dedupe_key(notice: WebhookNotice, body: bytes, index: int) -> str:
         return (f"at:{notice.entity}:{notice.entity_id}:{notice.operation}:"
                 f"{notice.occurred_at.isoformat()}")
     return f"sha256:{hashlib.sha256(body).hexdigest()}:{index}"
-
-
-def clean(value: Any) -> Any:
-    """What PostgreSQL can store of a value a sender signed: text without NUL (text and
-    jsonb refuse it), numbers that are finite (jsonb has no NaN/Infinity: they become
-    null). An authentic delivery is stored cleaned rather than refused forever."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {clean(str(k)): clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean(v) for v in value]
-    return value
 
 
 def clean_notice(notice: WebhookNotice) -> WebhookNotice:

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from blippsync.http.app import HttpState
 from blippsync.http.webhooks import BodyTooLarge, read_bounded
 from blippsync.journeys.inbound import record_inbound_sms
-from blippsync.normalize import normalize_phone
+from blippsync.normalize import normalize_phone, storable
 
 SIGNATURE_HEADER = "x-twilio-signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -67,8 +67,8 @@ def endpoint(state: HttpState) -> Callable[[Request], Awaitable[Response]]:
         fields = dict(params)
         sender, _problem = normalize_phone(fields.get("From"), "US")
         if sender:
-            await run_in_threadpool(_record, state, sender, fields.get("Body", ""),
-                                    fields.get("MessageSid"))
+            await run_in_threadpool(_record, state, sender, storable(fields.get("Body", "")),
+                                    storable(fields.get("MessageSid")))
         return Response(EMPTY_TWIML, media_type="application/xml")
 
     return receive

@@ -27,13 +27,14 @@
 -- created by whoever ran without GoTrue and are taken as confirmed.
 DO $auth$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'auth'
-                   AND table_name = 'users' AND column_name = 'email_confirmed_at') THEN
+    -- pg_attribute, not information_schema: the latter hides columns we hold no privilege on
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'auth.users'::regclass
+                   AND attname = 'email_confirmed_at' AND NOT attisdropped) THEN
         ALTER TABLE auth.users ADD COLUMN email_confirmed_at timestamptz;
         UPDATE auth.users SET email_confirmed_at = created_at;
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'auth'
-                   AND table_name = 'users' AND column_name = 'is_anonymous') THEN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'auth.users'::regclass
+                   AND attname = 'is_anonymous' AND NOT attisdropped) THEN
         ALTER TABLE auth.users ADD COLUMN is_anonymous boolean NOT NULL DEFAULT false;
     END IF;
 END

@@ -49,33 +49,29 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
       AND lower(btrim(u.email)) = lower(btrim(auth.jwt() ->> 'email'))
 $$;
 
+-- Businesses where the caller is the verified owner (created_by), or holds one of `roles`
+-- in their profile.
+CREATE OR REPLACE FUNCTION public.blipp_user_business_ids_as(roles text[]) RETURNS SETOF uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
+    SELECT b.id FROM public.businesses AS b
+    WHERE lower(b.created_by) = public.blipp_verified_email()
+    UNION
+    SELECT p.business_id FROM public.profiles AS p
+    WHERE p.id = auth.uid() AND p.business_id IS NOT NULL AND p.role = ANY (roles)
+$$;
+
+-- What the policies ask: members (any role), administrators, owners.
 CREATE OR REPLACE FUNCTION public.blipp_user_business_ids() RETURNS SETOF uuid
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
-    SELECT b.id FROM public.businesses AS b
-    WHERE lower(b.created_by) = public.blipp_verified_email()
-    UNION
-    SELECT p.business_id FROM public.profiles AS p
-    WHERE p.id = auth.uid() AND p.business_id IS NOT NULL
+    SELECT public.blipp_user_business_ids_as(ARRAY['owner', 'admin', 'member'])
 $$;
-
--- Businesses the caller may administer (owner or admin).
 CREATE OR REPLACE FUNCTION public.blipp_user_admin_business_ids() RETURNS SETOF uuid
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
-    SELECT b.id FROM public.businesses AS b
-    WHERE lower(b.created_by) = public.blipp_verified_email()
-    UNION
-    SELECT p.business_id FROM public.profiles AS p
-    WHERE p.id = auth.uid() AND p.business_id IS NOT NULL AND p.role IN ('owner', 'admin')
+    SELECT public.blipp_user_business_ids_as(ARRAY['owner', 'admin'])
 $$;
-
--- Businesses the caller owns.
 CREATE OR REPLACE FUNCTION public.blipp_user_owned_business_ids() RETURNS SETOF uuid
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
-    SELECT b.id FROM public.businesses AS b
-    WHERE lower(b.created_by) = public.blipp_verified_email()
-    UNION
-    SELECT p.business_id FROM public.profiles AS p
-    WHERE p.id = auth.uid() AND p.business_id IS NOT NULL AND p.role = 'owner'
+    SELECT public.blipp_user_business_ids_as(ARRAY['owner'])
 $$;
 
 -- businesses: INSERT ... RETURNING (supabase-js insert().select()) must see the new row,
@@ -184,6 +180,7 @@ BEGIN
 END
 $functions$;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE EXECUTE ON FUNCTIONS FROM anon;
-GRANT EXECUTE ON FUNCTION public.blipp_verified_email(), public.blipp_user_business_ids(),
+GRANT EXECUTE ON FUNCTION public.blipp_verified_email(), public.blipp_user_business_ids_as(text[]),
+    public.blipp_user_business_ids(),
     public.blipp_user_admin_business_ids(), public.blipp_user_owned_business_ids(),
     public.blipp_user_sequence_ids() TO authenticated, service_role;

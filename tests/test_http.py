@@ -274,12 +274,8 @@ JOBBER_SECRET = "jobber-client-secret-for-tests"
 def jobber_server(http_config: Config, db: Database) -> Iterator[str]:
     config = http_config.with_values(jobber__client_secret=JOBBER_SECRET,
                                      http__max_body_bytes=65536)
-    state = HttpState(config=config, db=db, plugins=load_plugins(), metrics=DaemonMetrics(db),
-                      scheduler_age=lambda: 0.0, daemon_id="test")
-    srv = HttpServer(build_app(state), "127.0.0.1", 0)
-    srv.start()
-    yield f"http://127.0.0.1:{srv.port}"
-    srv.stop()
+    with support.serving(config, db) as base:
+        yield base
 
 
 @pytest.mark.parametrize("item, app_id", [("Q2xpZW50\\u0000LzE=", '"app"'),

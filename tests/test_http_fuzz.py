@@ -24,11 +24,8 @@ import test_daemon_support as support
 from journey_support import make_business, make_customer
 
 from blippsync.config import load_config
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
-from blippsync.http import HttpServer, HttpState, build_app
 from blippsync.http.inbound_sms import twilio_signature
-from blippsync.plugins import load_plugins
 from blippsync.webhook_signatures import hmac_sha256_b64
 
 SEED = 20261203
@@ -45,12 +42,8 @@ def base(tmp_path: Path, database_url: str, db: Database) -> Iterator[str]:
         twilio__auth_token=TWILIO, http__health_token=HEALTH, http__max_body_bytes=65536)
     business = make_business(db)  # a customer behind the number the SMS fuzz writes from
     make_customer(db, business, phone="+14155550001")
-    state = HttpState(config=config, db=db, plugins=load_plugins(), metrics=DaemonMetrics(db),
-                      scheduler_age=lambda: 0.0, daemon_id="fuzz")
-    server = HttpServer(build_app(state), "127.0.0.1", 0)
-    server.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.stop()
+    with support.serving(config, db) as url:
+        yield url
 
 
 def _junk_text(rng: random.Random, n: int = 40) -> str:

@@ -9,11 +9,13 @@ message or merge across businesses, and records why.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from journey_support import (
     add_event,
@@ -52,7 +54,7 @@ def _one(db: Database, sql: str, **params: Any) -> Any:
 
 
 def test_existing_cross_tenant_links_are_reported_then_refused_by_the_daemon(
-        tmp_path: Path, empty_database_url: str) -> None:
+        tmp_path: Path, empty_database_url: str, caplog: pytest.LogCaptureFixture) -> None:
     db = Database(empty_database_url, pool_size=2)
     try:
         _migrate_until(db, tmp_path / "old", LAST_BEFORE_SAME_BUSINESS_KEYS)
@@ -76,7 +78,12 @@ def test_existing_cross_tenant_links_are_reported_then_refused_by_the_daemon(
              a=a, t=tech_b)
         event = add_event(db, a, cust_b)
 
-        migrate(db)  # reports, does not fail, rewrites nothing
+        with caplog.at_level(logging.WARNING, "blippsync.migrations"):
+            migrate(db)  # reports, does not fail, rewrites nothing
+        warned = [r.getMessage() for r in caplog.records if "cross_tenant_links" in r.getMessage()]
+        assert len(warned) == len(CROSSING), warned
+        assert any(m.startswith("0100_same_business_references.sql: customer_enrollments."
+                                "customer_id has 1 reference(s)") for m in warned), warned
 
         found = {(r.table_name, r.column_name): r for r in rows(
             db, "SELECT * FROM blippsync.cross_tenant_links WHERE found_by = 'migration'")}

@@ -62,7 +62,8 @@ def test_every_tenant_table_is_seeded_for_both_businesses(world: World) -> None:
         assert world.rows_of(table, "A") and world.rows_of(table, "B"), table
 
 
-@pytest.mark.parametrize("who, letter", [("owner_a", "A"), ("member_a", "A"), ("owner_b", "B")])
+@pytest.mark.parametrize("who, letter", [("owner_a", "A"), ("admin_a", "A"), ("member_a", "A"),
+                                         ("owner_b", "B")])
 def test_users_see_exactly_their_business_rows(world: World, who: str, letter: str) -> None:
     actor = actors(world)[who]
     conn = world.conn

@@ -184,13 +184,13 @@ def test_token_columns_are_closed_even_to_the_owner(attack: Attack) -> None:
             own = _keys_of(world, table, {OWN.get(who, "A")})
             where, params = pk_match(world, table, own)
             for column in columns:
-                col = sql.Identifier(column)
-                for query in (sql.SQL("SELECT {} FROM {}").format(col, sql.Identifier(table)),
-                              sql.SQL("UPDATE {} SET {} = 'bsv2:x:y' WHERE {}").format(
-                                  sql.Identifier(table), col, where)):
+                col, target = sql.Identifier(column), sql.Identifier("public", table)
+                for query, args in (
+                        (sql.SQL("SELECT {} FROM {}").format(col, target), None),
+                        (sql.SQL("UPDATE {} SET {} = 'bsv2:x:y' WHERE {}").format(
+                            target, col, where), params)):
                     attempts += 1
-                    status, cur, _ = attack.run(who, query, params if "UPDATE" in str(
-                        query.as_string(attack.api)) else None)
+                    status, cur, _ = attack.run(who, query, args)
                     if status == "ok" and cur.rowcount:
                         breaches.append(f"{who}: {table}.{column}")
     print(f"\ntoken columns: {attempts} attempts, {len(breaches)} got through")

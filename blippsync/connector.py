@@ -8,16 +8,20 @@ webhooks) are separate protocols, checked with `isinstance`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
-from blippsync.records import Record
+from blippsync.records import Cursor, Record
+
+# Configuration as read from TOML and the connection row: truly free-form per connector.
+Settings = Mapping[str, Any]
 
 
 class TokenProvider(Protocol):
@@ -32,6 +36,20 @@ class TokenProvider(Protocol):
         ...
 
 
+class RateLimiter(Protocol):
+    """Per-account API budget shared by every daemon on the database."""
+
+    def slot(self, account: str) -> contextlib.AbstractContextManager[None]:
+        """Wait for a free in-flight slot and one call of the window; hold it while used."""
+        ...
+
+
+class RateLimiterFactory(Protocol):
+    """`ctx.shared_limiter(per_minute, max_in_flight)` (see `blippsync.rate_limits`)."""
+
+    def __call__(self, per_minute: int, max_in_flight: int) -> RateLimiter: ...
+
+
 @dataclass(frozen=True)
 class ConnectorContext:
     """Everything a connector may use during one pass."""
@@ -39,18 +57,17 @@ class ConnectorContext:
     business_id: uuid.UUID
     connection_id: uuid.UUID | None
     account_id: str  # realm id, Jobber account id, '' when one per business
-    settings: Mapping[str, Any]  # the connection's settings merged over [plugins.<name>]
-    cursor: Mapping[str, Any] | None  # the last committed Checkpoint.cursor, None on a first run
+    settings: Settings  # the connection's settings merged over [plugins.<name>]
+    cursor: Cursor | None  # the last committed Checkpoint.cursor, None on a first run
     http: httpx.Client
     log: logging.Logger
     full: bool = False  # a --full run: ignore the cursor, reload history
-    credentials: Mapping[str, Any] = field(default_factory=dict)  # decrypted, non-OAuth secrets
+    credentials: Mapping[str, str] = field(default_factory=dict)  # decrypted, non-OAuth secrets
     tokens: TokenProvider | None = None  # for OAuth connectors
     options: Mapping[str, Any] = field(default_factory=dict)  # per-invocation (a file to import)
     now: datetime | None = None  # injected clock for tests; None means the real one
-    # limits shared by every daemon on the database: shared_limiter(per_minute, max_in_flight)
-    # returns an object whose slot(account) context manager waits for budget (see rate_limits)
-    shared_limiter: Callable[[int, int], Any] | None = None
+    # limits shared by every daemon on the database (see blippsync.rate_limits)
+    shared_limiter: RateLimiterFactory | None = None
 
 
 @runtime_checkable
@@ -81,7 +98,7 @@ class OAuthClientSpec:
 
 @runtime_checkable
 class OAuthConnector(Protocol):
-    def oauth_spec(self, settings: Mapping[str, Any]) -> OAuthClientSpec:
+    def oauth_spec(self, settings: Settings) -> OAuthClientSpec:
         """The provider's endpoints and client credentials, from configuration."""
         ...
 
@@ -106,7 +123,7 @@ class WebhookNotice:
 @runtime_checkable
 class WebhookConnector(Protocol):
     def verify_webhook(self, headers: Mapping[str, str], body: bytes,
-                       settings: Mapping[str, Any]) -> bool:
+                       settings: Settings) -> bool:
         """Is this delivery authentic? (signature over the raw body, constant-time compare)"""
         ...
 

@@ -89,7 +89,8 @@ def get_app(ctx: click.Context) -> App:
         app = App(config)
         obj["app"] = app
         root.call_on_close(app.close)
-    return obj["app"]
+    app_: App = obj["app"]
+    return app_
 
 
 def get_plugins(ctx: click.Context) -> Plugins:
@@ -99,7 +100,8 @@ def get_plugins(ctx: click.Context) -> Plugins:
         from blippsync.plugins import load_plugins
 
         obj["plugins"] = load_plugins()
-    return obj["plugins"]
+    plugins: Plugins = obj["plugins"]
+    return plugins
 
 
 def _register_commands() -> None:

@@ -46,7 +46,8 @@ class Worker:
 
     def retry_seconds(self, lease: Lease) -> int:
         base = int(self.config["daemon.retry_seconds"])
-        return min(self.interval_seconds(lease), base * 2 ** min(lease.consecutive_failures, 16))
+        backoff = base * int(2 ** min(lease.consecutive_failures, 16))
+        return min(self.interval_seconds(lease), backoff)
 
     def work_on(self, lease: Lease, halt: threading.Event) -> None:
         """Do what the lease is for, then release it (always)."""

@@ -72,14 +72,33 @@ class ConnectorContext:
 
 @runtime_checkable
 class Connector(Protocol):
-    name: str  # lower-case, also the customers.source value
-    version: str
-    events: Sequence[str]  # trigger event types it can emit
-    needs_oauth: bool
+    """Plain class attributes satisfy these read-only members."""
+
+    @property
+    def name(self) -> str:
+        """Lower-case letters, digits and _; also the customers.source value."""
+        ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def events(self) -> Sequence[str]:
+        """The trigger event types it can emit."""
+        ...
+
+    @property
+    def needs_oauth(self) -> bool: ...
 
     def sync(self, ctx: ConnectorContext) -> Iterator[Record]:
         """Yield records from `ctx.cursor` onwards, with Checkpoints as progress is made."""
         ...
+
+
+def declared_credentials(connector: object) -> tuple[str, ...]:
+    """The secrets a connector declares in its optional `credentials` attribute (for
+    example `("api_key",)`); the sync engine hands their values in `ctx.credentials`."""
+    return tuple(getattr(connector, "credentials", ()) or ())
 
 
 @dataclass(frozen=True)
@@ -105,6 +124,10 @@ class OAuthConnector(Protocol):
     def token_expiry(self, token_response: Mapping[str, Any], now: datetime) -> datetime:
         """When the access token in a token response expires."""
         ...
+
+
+class OAuthCapableConnector(Connector, OAuthConnector, Protocol):
+    """A connector with `needs_oauth`: what the token vault and `connect` work with."""
 
 
 @dataclass(frozen=True)

@@ -229,6 +229,8 @@ def _check_connector(obj: Any) -> str | None:
     credentials = getattr(obj, "credentials", ())
     if isinstance(credentials, str) or not all(isinstance(c, str) for c in credentials):
         return f"connector {obj.name!r}: credentials must be a list of secret names"
+    if credentials and obj.needs_oauth:  # both would live in connections.credentials
+        return f"connector {obj.name!r}: declare credentials or needs_oauth, not both"
     return None
 
 

@@ -131,6 +131,7 @@ def _register_commands() -> None:
         admin,
         businesses,
         connect,
+        credentials,
         daemon,
         demo,
         journeys,
@@ -138,7 +139,8 @@ def _register_commands() -> None:
         sync,
     )
 
-    for module in (admin, businesses, sync, demo, daemon, journeys, connect, keys):
+    for module in (admin, businesses, sync, demo, daemon, journeys, connect, keys,
+                   credentials):
         for command in module.COMMANDS:
             cli.add_command(command)
 

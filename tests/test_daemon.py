@@ -253,7 +253,7 @@ def test_request_stop_with_nothing_running_exits_zero_quickly(tmp_path, database
 def test_connector_throttle_waits_are_counted() -> None:
     import logging
 
-    from blippsync.daemon.metrics import DaemonMetrics, ThrottleWaitHandler
+    from blippsync.metrics import DaemonMetrics, ThrottleWaitHandler
 
     metrics = DaemonMetrics()
     handler = ThrottleWaitHandler(metrics)

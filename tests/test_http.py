@@ -18,10 +18,10 @@ from test_daemon_support import FakeRemote, sign, webhook_body
 from blippsync.businesses import add_business
 from blippsync.config import Config, load_config
 from blippsync.connections import ensure_connection
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.daemon.worker import Worker
 from blippsync.database import Database
 from blippsync.http import HttpServer, HttpState, build_app
+from blippsync.metrics import DaemonMetrics
 from blippsync.plugins import load_plugins
 
 ACCOUNT = "acct-1"

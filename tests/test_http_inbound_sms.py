@@ -14,10 +14,10 @@ import test_daemon_support as support
 from journey_support import make_business, make_customer
 
 from blippsync.config import load_config
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
 from blippsync.http import HttpServer, HttpState, build_app
 from blippsync.http.inbound_sms import twilio_signature
+from blippsync.metrics import DaemonMetrics
 from blippsync.plugins import load_plugins
 
 TOKEN = "twilio-auth-token-for-tests"

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from blippsync.http.app import HttpState
+from blippsync.http.state import HttpState
 
 DB_CHECK_TIMEOUT_SECONDS = 3.0
 PROBLEMS_SQL = sa.text("""

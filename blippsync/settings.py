@@ -140,8 +140,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("quickbooks.timeout_seconds", float, 60.0, "HTTP timeout of one API call."),
     Setting("quickbooks.max_retries", int, 5, "Retries of a 429/5xx/timeout before the pass "
             "fails (honouring Retry-After, else 60 s for 429)."),
-    Setting("quickbooks.rate_limit_dir", str, "", "Folder of the machine-wide rate-limit files "
-            "(empty: <tmp>/blippsync-ratelimit-<uid>)."),
     # --- jobber connector (issue 5) ----------------------------------------------------------
     Setting("jobber.client_id", str, "", "Jobber app client id (Developer Center)."),
     Setting("jobber.client_secret", str, "", "Jobber app client secret; also the webhook HMAC "

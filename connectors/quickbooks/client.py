@@ -13,13 +13,13 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import httpx
 
-from blippsync.connector import TokenProvider
+from blippsync.connector import RateLimiter, TokenProvider
 from blippsync.errors import AuthError, ConnectorError, TransientError
-from connectors.quickbooks.ratelimit import RateLimiter
 from connectors.quickbooks.settings import QboSettings
 
 _THROTTLE = re.compile(rb"ThrottleExceeded|errorCode=003001|code=\"3001\"")
@@ -32,7 +32,7 @@ class QboNotFound(ConnectorError):
 
 class QboClient:
     def __init__(self, http: httpx.Client, tokens: TokenProvider | None, realm_id: str,
-                 settings: QboSettings, limiter: RateLimiter, log: logging.Logger,
+                 settings: QboSettings, limiter: RateLimiter | None, log: logging.Logger,
                  sleep: Callable[[float], None] = time.sleep):
         if tokens is None:
             raise AuthError("quickbooks: no token provider (is the connection connected?)")
@@ -51,7 +51,7 @@ class QboClient:
         while True:
             token = self.tokens.access_token()
             try:
-                with self.limiter.slot(self.realm_id):
+                with self.limiter.slot(self.realm_id) if self.limiter else nullcontext():
                     self.requests += 1
                     response = self.http.get(url, params=query, timeout=s.timeout_seconds,
                                              headers={"Authorization": f"Bearer {token}",

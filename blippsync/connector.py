@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -68,6 +68,9 @@ class ConnectorContext:
     now: datetime | None = None  # injected clock for tests; None means the real one
     # limits shared by every daemon on the database (see blippsync.rate_limits)
     shared_limiter: RateLimiterFactory | None = None
+    # call with the seconds about to be slept for the remote's rate limits, where the wait
+    # happens: the pass adds them up (SyncSummary.throttle_wait_seconds, the daemon's metric)
+    on_throttle_wait: Callable[[float], None] = field(default=lambda seconds: None)
 
 
 @runtime_checkable

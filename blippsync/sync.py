@@ -129,7 +129,7 @@ def _run_pass(db: Database, conn: sa.Connection, config: Config, connection: Con
             cursor=None if opts.full else connection.cursor, http=client,
             log=logging.getLogger(f"blippsync.connector.{connector.name}"), full=opts.full,
             credentials=credentials, tokens=tokens, options=opts.options, now=opts.now,
-            shared_limiter=limiters)
+            shared_limiter=limiters, on_throttle_wait=summary.add_throttle_wait)
         consume_records(conn, target, connector.sync(ctx), summary,
                         batch_size=config["sync.batch_size"], dry_run=opts.dry_run,
                         progress=opts.progress, stop=opts.stop)

@@ -27,7 +27,7 @@ from blippsync.daemon.jobs import Jobs
 from blippsync.daemon.worker import Worker
 from blippsync.database import Database
 from blippsync.http import HttpServer, HttpState, build_app
-from blippsync.metrics import THROTTLE_LOGGERS, DaemonMetrics, ThrottleWaitHandler
+from blippsync.metrics import DaemonMetrics
 from blippsync.plugins import Plugins
 from blippsync.runner import FILE_CONNECTORS
 
@@ -57,7 +57,6 @@ class Daemon:
         self._last_tick: float | None = None
         self._http: HttpServer | None = None
         self._watchdog: shutdown.Watchdog | None = None
-        self._throttle_handler = ThrottleWaitHandler(self.metrics)
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -83,8 +82,6 @@ class Daemon:
             shutdown.start_signal_thread(lambda _signum: self.request_stop())
         heartbeat.started(self.db, self.id, {"workers": self.workers})
         self._last_tick = time.monotonic()  # just started: stale only if the first pass hangs
-        for name in THROTTLE_LOGGERS:
-            logging.getLogger(name).addHandler(self._throttle_handler)
         if self.config["http.enabled"]:
             self.start_http()
         renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
@@ -117,8 +114,6 @@ class Daemon:
         if self._watchdog is not None:
             self._watchdog.cancel()
         self.stopped.set()
-        for name in THROTTLE_LOGGERS:
-            logging.getLogger(name).removeHandler(self._throttle_handler)
         if self._http is not None:
             self._http.stop()
         log.info("daemon %s stopped", self.id)

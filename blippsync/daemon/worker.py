@@ -129,6 +129,7 @@ class Worker:
         counts = summary.counts
         self.metrics.customers_upserted.labels(connector).inc(counts.created + counts.updated)
         self.metrics.events_emitted.labels(connector).inc(counts.emitted)
+        self.metrics.api_throttle_wait.labels(connector).inc(summary.throttle_wait_seconds)
 
     def _disconnects(self, connection: Connection,
                      stored: list[webhook_inbox.StoredNotice]) -> bool:

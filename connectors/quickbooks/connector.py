@@ -101,7 +101,8 @@ class QuickBooksConnector:
         limiter = (ctx.shared_limiter(s.requests_per_minute, s.max_in_flight)
                    if ctx.shared_limiter else None)
         return QboClient(ctx.http, ctx.tokens, ctx.account_id, s, limiter, ctx.log,
-                         sleep=ctx.options.get("sleep") or time.sleep)
+                         sleep=ctx.options.get("sleep") or time.sleep,
+                         on_throttle_wait=ctx.on_throttle_wait)
 
     # --- webhooks ------------------------------------------------------------------------
     def verify_webhook(self, headers: Mapping[str, str], body: bytes,

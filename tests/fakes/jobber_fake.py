@@ -262,11 +262,14 @@ class FakeTokens:
 
 def make_ctx(fake: JobberFake, http: httpx.Client, cursor: Any = None, tokens: Any = None,
              account_id: str = ACCOUNT_ID, now: datetime | None = None,
-             **settings: Any) -> ConnectorContext:
+             waits: list[float] | None = None, **settings: Any) -> ConnectorContext:
+    """`waits` collects the throttle waits the connector reports."""
     return ConnectorContext(business_id=uuid.uuid4(), connection_id=None, account_id=account_id,
                             settings=fake.settings(**settings), cursor=cursor, http=http,
                             log=logging.getLogger("test.jobber"),
-                            tokens=tokens or FakeTokens(fake), now=now)
+                            tokens=tokens or FakeTokens(fake), now=now,
+                            on_throttle_wait=(waits.append if waits is not None
+                                              else lambda seconds: None))
 
 
 class _Handler(BaseHTTPRequestHandler):

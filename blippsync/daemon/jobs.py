@@ -21,7 +21,7 @@ from blippsync.logs import log_context
 from blippsync.metrics import DaemonMetrics
 from blippsync.plugins import Plugins
 from blippsync.runner import import_inbox, run_journeys, run_maintenance
-from blippsync.vault import token_provider
+from blippsync.vault.provider import refresh_if_due
 
 log = logging.getLogger(__name__)
 TASK_LEASE_SECONDS = 3600.0
@@ -36,7 +36,6 @@ WHERE status = 'connected' AND connector = ANY(:connectors)
 ORDER BY token_expires_at
 LIMIT 200
 """)
-EXPIRY_SQL = sa.text("SELECT token_expires_at FROM public.connections WHERE id = :id")
 RECONCILE_SQL = sa.text("""
 UPDATE public.connections SET next_sync_at = now()
 WHERE status = 'connected' AND connector = ANY(:connectors) AND next_sync_at > now()
@@ -95,10 +94,13 @@ class Jobs:
 
     def _refresh_one(self, connection: Connection, connector: OAuthCapableConnector,
                      http: httpx.Client) -> None:
-        """Make the vault hand out a fresh-enough token (it refreshes under a row lock)."""
+        """Refresh when the token expires within the sweep's horizon (the vault refreshes
+        under a lock, so a replica that lost the race finds it fresh and does nothing)."""
+        ahead = int(self.config["daemon.token_refresh_ahead_seconds"])
         with log_context(business_id=connection.business_id, connection_id=connection.id):
             try:
-                token_provider(self.db, self.config, connection, connector, http).access_token()
+                refreshed = refresh_if_due(self.db, self.config, connection, connector, http,
+                                           ahead_seconds=ahead)
             except AuthError as exc:
                 self.metrics.token_refresh_failures.inc()
                 log.warning("token refresh refused, the owner must reconnect: %s", exc)
@@ -108,15 +110,13 @@ class Jobs:
                 log.warning("token refresh failed (will retry): %s: %s",
                             type(exc).__name__, exc)
                 return
-            with self.db.connect() as conn:
-                after = conn.execute(EXPIRY_SQL, {"id": connection.id}).scalar()
-            if after != connection.token_expires_at:
+            if refreshed:
                 self.metrics.token_refreshes.inc()
 
     def reconcile(self) -> None:
         """Once per period across replicas: make every webhook-driven connection due now.
-        Its sync (QuickBooks: CDC from its cursor, told the last processed webhook time)
-        catches any change whose webhook never arrived."""
+        Its sync (QuickBooks: CDC from its cursor) catches any change whose webhook never
+        arrived."""
         names = [name for name, info in self.plugins.connectors.items()
                  if isinstance(info.connector, WebhookConnector)]
         if not names:

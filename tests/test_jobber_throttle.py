@@ -12,6 +12,7 @@ import logging
 import time
 
 import httpx
+from fakes.jobber_cost import requested_cost
 from fakes.jobber_fake import FakeTokens, JobberFake, make_client, make_ctx
 
 from blippsync.records import CustomerRecord
@@ -49,9 +50,7 @@ def test_a_query_never_asks_for_more_than_a_quarter_of_the_bucket() -> None:
     with JobberFake(clients=[make_client(i) for i in range(300)]) as fake, \
             httpx.Client() as http:
         list(JobberConnector().sync(make_ctx(fake, http)))
-        from connectors.jobber.cost import query_cost
-
-        costs = [query_cost(q, v) for q, v in fake.queries]
+        costs = [requested_cost(q, v) for q, v in fake.queries]
     assert max(costs) <= 0.25 * fake.maximum
 
 

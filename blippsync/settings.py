@@ -195,7 +195,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("daemon.token_refresh_ahead_seconds", int, 600, "Refresh tokens expiring within "
             "this many seconds."),
     Setting("daemon.reconcile_interval_hours", float, 24.0, "Reconciliation of webhook-driven "
-            "connections (QuickBooks CDC since the last processed webhook)."),
+            "connections: each is made due, and its sync from its cursor (QuickBooks: CDC) catches "
+            "changes whose webhook never arrived."),
     Setting("daemon.retention_days", int, 30, "Processed webhook notices and stopped daemons' "
             "heartbeats older than this are deleted (daily)."),
     # --- http (webhooks, health, metrics, review links) ---------------------------------------

@@ -1,5 +1,5 @@
 """The periodic jobs besides connection work: journeys, token refresh, reconciliation,
-retention. Each is safe to run on every replica at once (claims, row locks, or a
+retention. Each is safe to run on every replica at once (claims, advisory locks, or a
 once-per-period task row decide who does what)."""
 
 from __future__ import annotations

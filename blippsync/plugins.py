@@ -205,7 +205,8 @@ def _check_hook_names(plugins: Plugins) -> None:
             if impl.optionalhook:
                 continue
             plugins.problems.append(f"plugin {impl.plugin_name!r}: unknown hook {hook.name!r} "
-                                    "(misspelled? the hooks are in blippsync.hookspecs)")
+                                    "(misspelled? the hooks are in blippsync.hookspecs); "
+                                    "the plugin is not loaded")
             plugin = plugins.manager.get_plugin(impl.plugin_name)
             if plugin is not None:
                 plugins.manager.unregister(plugin)

@@ -28,13 +28,12 @@ from fakes.intuit import CLIENT_ID, CLIENT_SECRET, fake_intuit
 from fakes.qbo_data import customer
 from fakes.qbo_kit import KEY_A, KEY_B, REALM, connected_business
 from journey_support import apply, sequence
+from signing import hmac_sha256_base64, twilio_sha1
 from sqlalchemy.engine import make_url
 from test_daemon_support import free_port
 
 from blippsync.config import load_config
 from blippsync.database import Database
-from blippsync.http.inbound_sms import twilio_signature
-from blippsync.webhook_signatures import hmac_sha256_b64
 
 SECRETS = {
     "quickbooks.client_secret": CLIENT_SECRET,
@@ -47,12 +46,24 @@ SECRETS = {
 DB_PASSWORD = "db-pass-s3cret-1b9f"  # trust auth ignores it; a leak would still show it
 
 
-def _wait(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+def _wait(predicate: Callable[[], bool], what: str, timeout: float = 60.0,
+          diagnose: Callable[[], str] = lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what} {diagnose()}")
         time.sleep(0.2)
+
+
+def _journey_state(db: Database) -> str:
+    """Where the journey stands, for a timeout's message."""
+    with db.connect() as conn:
+        return str({table: conn.execute(sa.text(query)).all() for table, query in (
+            ("events", "SELECT routing_state, routing_error, event_type FROM trigger_events"),
+            ("decisions", "SELECT decision, reason FROM enrollment_decisions"),
+            ("enrollments", "SELECT status, status_reason, next_step_at "
+                            "FROM customer_enrollments"),
+            ("requests", "SELECT status, last_error FROM review_requests"))})
 
 
 def _scalar(db: Database, sql: str) -> int:
@@ -79,7 +90,7 @@ def test_a_full_run_logs_no_secret_at_debug(tmp_path: Path, database_url: str,
             f'client_secret = "{SECRETS["quickbooks.client_secret"]}"',
             f'webhook_verifier_token = "{SECRETS["quickbooks.webhook_verifier_token"]}"',
             f'api_base_url = "{base}"', f'token_url = "{base}/oauth2/v1/tokens/bearer"',
-            f'rate_limit_dir = "{tmp_path / "ratelimit"}"', "use_cdc = false",
+            "use_cdc = false",
             "[jobber]", f'client_secret = "{SECRETS["jobber.client_secret"]}"',
             "[smtp]", 'username = "mailer"', f'password = "{SECRETS["smtp.password"]}"',
             "[twilio]", 'account_sid = "AC00000000000000000000000000000000"',
@@ -119,7 +130,7 @@ def test_a_full_run_logs_no_secret_at_debug(tmp_path: Path, database_url: str,
                                 "time": "2026-11-20T12:00:00Z", "intuitaccountid": REALM,
                                 "intuitentityid": "3", "datacontenttype": "application/json",
                                 "data": {}}]).encode()
-            sig = hmac_sha256_b64(body, SECRETS["quickbooks.webhook_verifier_token"])
+            sig = hmac_sha256_base64(body, SECRETS["quickbooks.webhook_verifier_token"])
             _wait(lambda: _port_open(port), "the HTTP port")
             hook = httpx.post(f"http://127.0.0.1:{port}/webhooks/quickbooks", content=body,
                               headers={"content-type": "application/cloudevents+json",
@@ -128,7 +139,7 @@ def test_a_full_run_logs_no_secret_at_debug(tmp_path: Path, database_url: str,
             fields = {"MessageSid": "SM1", "From": "+14155550001", "Body": "STOP"}
             sms = httpx.post(f"http://127.0.0.1:{port}/sms/twilio", content=urlencode(fields),
                              headers={"content-type": "application/x-www-form-urlencoded",
-                                      "x-twilio-signature": twilio_signature(
+                                      "x-twilio-signature": twilio_sha1(
                                           f"http://127.0.0.1:{port}/sms/twilio",
                                           list(fields.items()), SECRETS["twilio.auth_token"])})
             assert sms.status_code == 200
@@ -136,7 +147,8 @@ def test_a_full_run_logs_no_secret_at_debug(tmp_path: Path, database_url: str,
                 "Authorization": f"Bearer {SECRETS['http.health_token']}"})
             assert "database" in health.json()
             _wait(lambda: _scalar(db, "SELECT count(*) FROM review_requests "
-                                      "WHERE status = 'sent'") >= 1, "a journey email")
+                                      "WHERE status = 'sent'") >= 1, "a journey email",
+                  diagnose=lambda: _journey_state(db))
             _wait(lambda: _scalar(db, "SELECT count(*) FROM webhook_deliveries "
                                       "WHERE state = 'processed'") >= 1, "the webhook fetch")
             _wait(lambda: state.refreshes >= 3, "repeated token refreshes")

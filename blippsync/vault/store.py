@@ -138,7 +138,8 @@ class IntegrationStore:
         conn.execute(_MARK_CONNECTION, {"id": connection.id, "status": status, "reason": reason})
 
 
-def _at(connection: Connection, column: str) -> SealedAt:
+def connection_sealed_at(connection: Connection, column: str) -> SealedAt:
+    """Where a value sealed into connections.<column> of this connection lives."""
     return sealed_at("connections", column, connection.business_id, connection.id)
 
 
@@ -156,10 +157,10 @@ class CredentialsStore:
                FROM public.connections WHERE id = :id"""), {"id": connection.id}).one_or_none()
         if row is None or row.credentials is None:
             return None
-        current = json.loads(_open(ring, row.credentials, _at(connection, "credentials"))
-                             or "{}")
-        previous = json.loads(_open(ring, row.previous_credentials,
-                                    _at(connection, "previous_credentials")) or "{}")
+        at, previous_at = (connection_sealed_at(connection, "credentials"),
+                           connection_sealed_at(connection, "previous_credentials"))
+        current = json.loads(_open(ring, row.credentials, at) or "{}")
+        previous = json.loads(_open(ring, row.previous_credentials, previous_at) or "{}")
         return Tokens(access_token=current.get("access_token"),
                       refresh_token=current.get("refresh_token"),
                       previous_refresh_token=previous.get("refresh_token"),
@@ -176,8 +177,10 @@ class CredentialsStore:
                    token_expires_at = :x, status = 'connected', status_reason = NULL
                WHERE id = :id"""),
             {"id": connection.id,
-             "c": ring.encrypt(json.dumps(current), _at(connection, "credentials")),
-             "p": ring.encrypt(json.dumps(previous), _at(connection, "previous_credentials"))
+             "c": ring.encrypt(json.dumps(current),
+                               connection_sealed_at(connection, "credentials")),
+             "p": ring.encrypt(json.dumps(previous),
+                               connection_sealed_at(connection, "previous_credentials"))
              if previous else None,
              "x": tokens.expires_at})
 

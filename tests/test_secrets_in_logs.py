@@ -119,12 +119,12 @@ def test_a_full_run_logs_no_secret_at_debug(tmp_path: Path, database_url: str,
         try:
             _wait(lambda: _scalar(db, "SELECT count(*) FROM sync_runs "
                                       "WHERE status = 'succeeded'") >= 1, "a sync")
-            with db.begin() as conn:  # a fresh event for a synced customer: a journey runs
+            with db.begin() as conn:  # a fresh event for synced customer 2: a journey runs
                 conn.execute(sa.text(
                     "INSERT INTO trigger_events (business_id, source, event_type, customer_id, "
                     "occurred_at, dedupe_key) SELECT business_id, 'quickbooks', "
                     "'customer_created', id, now(), 'log-scan-' || id FROM customers "
-                    "WHERE business_id = :b LIMIT 1"), {"b": business})
+                    "WHERE business_id = :b AND external_id = '2'"), {"b": business})
             body = json.dumps([{"specversion": "1.0", "id": uuid.uuid4().hex,
                                 "type": "qbo.customer.updated.v1", "source": "intuit.qbo",
                                 "time": "2026-11-20T12:00:00Z", "intuitaccountid": REALM,
@@ -136,6 +136,7 @@ def test_a_full_run_logs_no_secret_at_debug(tmp_path: Path, database_url: str,
                               headers={"content-type": "application/cloudevents+json",
                                        "intuit-signature": sig})
             assert hook.status_code == 200, hook.text
+            # customer 1 texts STOP (customer 2 is the one the journey writes to)
             fields = {"MessageSid": "SM1", "From": "+14155550001", "Body": "STOP"}
             sms = httpx.post(f"http://127.0.0.1:{port}/sms/twilio", content=urlencode(fields),
                              headers={"content-type": "application/x-www-form-urlencoded",

@@ -15,7 +15,8 @@
 --   anon/authenticated: tokens reach blippsync through `blippsync connect ...
 --   --refresh-token-stdin` (the web app's server side) and are written by the daemon's role.
 -- * The daemon's ledgers (review_requests, trigger_events, sync_runs, ...) are read-only
---   to users; identity conflicts may be marked resolved.
+--   to users; identity conflicts may be marked resolved. Users never choose or change a
+--   row's id (a unique violation would tell them another tenant's row has it).
 -- * TRUNCATE, REFERENCES and TRIGGER, which row-level security does not govern, are
 --   revoked from anon and authenticated (Supabase's default privileges grant them on
 --   every new table); anon gets no table privilege at all; the SECURITY DEFINER helpers
@@ -167,6 +168,27 @@ BEGIN
     END LOOP;
 END
 $tokens$;
+
+-- Ids are the database's to give: a user choosing one could probe whether another
+-- tenant's row has it (a unique violation where a fresh id succeeds). Users write every
+-- column of their tables except id.
+DO $ids$
+DECLARE
+    t text;
+    writable text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['customers', 'techs', 'qr_codes', 'private_feedback',
+                             'customer_enrollments', 'sequences', 'sequence_steps'] LOOP
+        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO writable
+        FROM pg_attribute a
+        WHERE a.attrelid = ('public.' || t)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+          AND a.attname <> 'id';
+        EXECUTE format('REVOKE INSERT, UPDATE ON public.%I FROM PUBLIC, authenticated', t);
+        EXECUTE format('GRANT INSERT (%s), UPDATE (%s) ON public.%I TO authenticated',
+                       writable, writable, t);
+    END LOOP;
+END
+$ids$;
 
 -- Functions: the policy helpers run for signed-in users only.
 DO $functions$

@@ -314,6 +314,26 @@ def pk_match(world: World, table: str, keys: set[tuple]) -> tuple[sql.Composable
     return clause, [v for key in sorted(keys, key=str) for v in key]
 
 
+def row_json(world: World, table: str, key: tuple) -> dict[str, Any]:
+    """One seeded row as JSON (read through the world's RLS-bypassing connection)."""
+    clause, params = pk_match(world, table, {key})
+    return world.conn.execute(sql.SQL("SELECT to_jsonb(t) FROM {} t WHERE {}").format(
+        sql.Identifier("public", table), clause), params).fetchone()[0]
+
+
+def insert_json(table: str, row: dict[str, Any]) -> tuple[sql.Composable, tuple[str]]:
+    """INSERT of exactly `row`'s columns (leave out `id` for a fresh one)."""
+    columns = sql.SQL(", ").join(map(sql.Identifier, row))
+    return sql.SQL("INSERT INTO {0} ({1}) SELECT {1} FROM jsonb_populate_record(NULL::{0}, "
+                   "%s::jsonb)").format(sql.Identifier("public", table), columns), (
+        json.dumps(row, default=str),)
+
+
+def without_id(world: World, table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The row as a new one: its generated id left to the database."""
+    return {k: v for k, v in row.items() if k != "id"} if world.pk[table] == ["id"] else row
+
+
 def tenant_tables(world: World) -> list[str]:
     return [t for t in world.tables if t not in GLOBAL_TABLES]
 

@@ -12,7 +12,6 @@ Every count of what got through must be zero.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -31,8 +30,11 @@ from tenant_world import (
     actors,
     become,
     build_world,
+    insert_json,
     pk_match,
+    row_json,
     tenant_tables,
+    without_id,
 )
 
 OWN = {"owner_a": "A", "admin_a": "A", "member_a": "A", "owner_b": "B"}
@@ -91,21 +93,6 @@ def _foreign(who: str) -> set[str]:
     return {"A", "B", "E", "U"} - {OWN.get(who, "")}
 
 
-def _row_json(world: World, table: str, key: tuple) -> dict[str, Any]:
-    clause, params = pk_match(world, table, {key})
-    return world.conn.execute(sql.SQL("SELECT to_jsonb(t) FROM {} t WHERE {}").format(
-        sql.Identifier("public", table), clause), params).fetchone()[0]
-
-
-def _insert_json(table: str) -> sql.Composable:
-    return sql.SQL("INSERT INTO {0} SELECT * FROM jsonb_populate_record(NULL::{0}, %s::jsonb)"
-                   ).format(sql.Identifier("public", table))
-
-
-def _fresh(world: World, table: str, row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "id": str(uuid.uuid4())} if world.pk[table] == ["id"] else row
-
-
 def _keys_of(world: World, table: str, letters: set[str]) -> set[tuple]:
     return {k for k, v in world.owner_of[table].items() if v in letters}
 
@@ -123,7 +110,7 @@ def _attack_table(a: Attack, who: str, table: str) -> None:
         if seen:
             a.breach("read", f"{who} read {len(seen)} foreign row(s) of {table}")
     where, params = pk_match(world, table, targets)
-    column = next(c for c in _row_json(world, table, next(iter(targets)))
+    column = next(c for c in row_json(world, table, next(iter(targets)))
                   if c not in world.pk[table])
     for verb, query in (
             ("update", sql.SQL("UPDATE {} SET {} = {} WHERE {}").format(
@@ -135,12 +122,12 @@ def _attack_table(a: Attack, who: str, table: str) -> None:
             a.breach("write", f"{who} {verb}d {cur.rowcount} foreign row(s) of {table}")
     for key in sorted(targets, key=str):
         a.attempts["insert"] += 1
-        row = _fresh(world, table, _row_json(world, table, key))
-        status, _, _ = a.run(who, _insert_json(table), (json.dumps(row, default=str),))
+        row = without_id(world, table, row_json(world, table, key))
+        status, _, _ = a.run(who, *insert_json(table, row))
         if status == "ok":
             a.breach("write", f"{who} inserted a row of business {key} into {table}")
     own = _keys_of(world, table, {OWN[who]}) if who in OWN else set()
-    if own and table not in ("businesses", "profiles") and "business_id" in _row_json(
+    if own and table not in ("businesses", "profiles") and "business_id" in row_json(
             world, table, next(iter(own))):
         where_own, params_own = pk_match(world, table, own)
         for letter in sorted(foreign):
@@ -221,8 +208,8 @@ def test_no_reference_may_cross_tenants_nor_reveal_an_id(attack: Attack) -> None
     attempts, accepted, oracles = 0, [], []
     for table, column, parent in fks:
         a_key = next(iter(_keys_of(world, table, {"A"})))
-        row = _row_json(world, table, a_key)
-        b_parent = _row_json(world, parent, next(iter(_keys_of(world, parent, {"B"}))))["id"]
+        row = row_json(world, table, a_key)
+        b_parent = row_json(world, parent, next(iter(_keys_of(world, parent, {"B"}))))["id"]
         nowhere = str(uuid.uuid4())
         where, params = pk_match(world, table, {a_key})
         update = sql.SQL("UPDATE {} SET {} = %s WHERE {}").format(
@@ -234,9 +221,8 @@ def test_no_reference_may_cross_tenants_nor_reveal_an_id(attack: Attack) -> None
                 status, cur, exc = attack.run(who, update, [target, *params])
                 if status == "ok" and cur.rowcount:
                     accepted.append(f"{who}: update {table}.{column} -> B")
-                fresh = {**_fresh(world, table, row), column: target}
-                status2, _, exc2 = attack.run(who, _insert_json(table), (json.dumps(fresh,
-                                                                          default=str),))
+                fresh = {**without_id(world, table, row), column: target}
+                status2, _, exc2 = attack.run(who, *insert_json(table, fresh))
                 if status2 == "ok":
                     accepted.append(f"{who}: insert {table}.{column} -> B")
                 outcomes[target] = [(e.sqlstate, e.diag.constraint_name) if e else None
@@ -316,3 +302,33 @@ def test_the_world_is_what_the_tests_assume(attack: Attack) -> None:
         assert _keys_of(world, table, {"A"}) and _keys_of(world, table, {"B"}), table
     status, cur, _ = attack.run("owner_a", "SELECT count(*) FROM public.customers")
     assert status == "ok" and cur.fetchone()[0] == 1
+
+
+def test_no_id_of_another_tenant_can_be_probed(attack: Attack) -> None:
+    """Choosing an id (on insert or update) that another tenant's row has must fail exactly as
+    a fresh id does: a unique violation would confirm the other row exists."""
+    world, attempts, oracles = attack.world, 0, []
+    for table in tenant_tables(world):
+        if world.pk[table] != ["id"] or table in ("businesses", "profiles"):
+            continue
+        a_key = next(iter(_keys_of(world, table, {"A"})))
+        row = row_json(world, table, a_key)
+        taken = row_json(world, table, next(iter(_keys_of(world, table, {"B"}))))["id"]
+        where, params = pk_match(world, table, {a_key})
+        update = sql.SQL("UPDATE {} SET id = %s WHERE {}").format(
+            sql.Identifier("public", table), where)
+        for who in ("owner_a", "member_a"):
+            outcomes = []
+            for candidate in (taken, str(uuid.uuid4())):
+                attempts += 2
+                found = []
+                for query, args in (insert_json(table, {**row, "id": candidate}),
+                                    (update, [candidate, *params])):
+                    status, cur, exc = attack.run(who, query, args)
+                    found.append(exc.sqlstate if exc else ("ok", cur.rowcount))
+                outcomes.append(found)
+            if outcomes[0] != outcomes[1]:
+                oracles.append(f"{who}: {table} {outcomes}")
+    print(f"\nid probes: {attempts} attempts, {len(oracles)} oracles")
+    assert attempts > 50
+    assert oracles == []

@@ -26,10 +26,11 @@ from blippsync.records import (
     Record,
     Rejected,
 )
+from blippsync.retrying import RetryableFault, RetryPolicy, call_with_retries
 from blippsync.sync_summary import ProgressCallback, SyncSummary
 
 log = logging.getLogger(__name__)
-MAX_BATCH_RETRIES = 3
+BATCH_RACE_POLICY = RetryPolicy(attempts=3)  # a race is retried at once, twice at most
 
 
 def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[Record],
@@ -116,17 +117,17 @@ class _BatchWriterThread:
 def _flush(conn: sa.Connection, target: BatchTarget, batch: Batch,
            cursor: Mapping[str, Any] | None, summary: SyncSummary, dry_run: bool,
            progress: ProgressCallback | None) -> None:
-    for attempt in range(1, MAX_BATCH_RETRIES + 1):
+    def write_once() -> Any:
         try:
             with conn.begin_nested() if dry_run else conn.begin():
-                counts = write_batch(conn, target, batch, cursor)
-            break
-        except sa.exc.IntegrityError:
+                return write_batch(conn, target, batch, cursor)
+        except sa.exc.IntegrityError as exc:
             # another writer inserted the same customer or email between our read and
             # write: the batch is re-resolved against what it committed
-            if attempt == MAX_BATCH_RETRIES:
-                raise
-            log.info("batch raced another writer; retrying (%d)", attempt)
+            raise RetryableFault(f"raced another writer ({type(exc.orig).__name__})",
+                                 retry_after=0.0) from None
+
+    counts = call_with_retries(write_once, BATCH_RACE_POLICY, what="batch", log=log)
     summary.counts.add(counts)
     summary.batches += 1
     room = MAX_REPORTED_PROBLEMS - len(summary.problems)

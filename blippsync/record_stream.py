@@ -40,6 +40,8 @@ def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[
     """Write `records` batch by batch; each batch commits with the latest checkpoint seen
     (in a dry run, inside the caller's one open transaction, which is rolled back). When
     `stop` is set the pass ends at the next checkpoint, everything before it committed.
+    When the connector fails, the records it produced are still written, so a failed pass
+    keeps every page it read.
 
     Batches are written on a second thread while the connector produces the next one, so
     parsing and normalising in Python overlap with PostgreSQL merging the previous batch.
@@ -73,6 +75,12 @@ def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[
                 batch, cursor = Batch(), None
         if len(batch) or batch.rejected or cursor is not None:
             writer.submit(batch, cursor)
+    except Exception:
+        # the connector failed mid-pass: what it produced is kept, with the last checkpoint
+        # it reached (records past that checkpoint are read again next time, idempotently)
+        if writer.healthy and (len(batch) or batch.rejected or cursor is not None):
+            writer.submit(batch, cursor)
+        raise
     finally:
         writer.close()  # waits for the batch in hand; re-raises the writer's failure
 
@@ -88,6 +96,10 @@ class _BatchWriterThread:
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="batch-writer", daemon=True)
         self._thread.start()
+
+    @property
+    def healthy(self) -> bool:
+        return self._failure is None
 
     def submit(self, batch: Batch, cursor: Mapping[str, Any] | None) -> None:
         self._raise_failure()

@@ -42,6 +42,7 @@ class PassFilter:
     connector: str | None = None
     full: bool = False
     dry_run: bool = False
+    lock_wait_seconds: float | None = None  # see SyncOptions
 
 
 ProgressFactory = Callable[[str], Callable[[SyncSummary], None] | None]
@@ -101,7 +102,8 @@ def _sync_one(app: App, plugins: Plugins, connection: Connection, flt: PassFilte
         return SyncSummary(connection.business_id, connection.connector, connection.id,
                            error=f"connector {connection.connector!r} is not installed")
     opts = SyncOptions(full=flt.full, dry_run=flt.dry_run, options=options or {},
-                       progress=progress(label) if progress else None)
+                       progress=progress(label) if progress else None,
+                       lock_wait_seconds=flt.lock_wait_seconds)
     summary = sync_connection(app.db, app.config, connection, info.connector, opts)
     if not flt.dry_run:
         plugins.notify_sync_finished(summary)
@@ -122,7 +124,7 @@ def import_inbox(app: App, plugins: Plugins, flt: PassFilter, report: PassReport
             summary = _sync_one(app, plugins, connection, flt, progress, {"path": item.path})
         summary_dict = summary.as_dict()
         entry: dict[str, Any] = {"file": str(item.path), **summary_dict}
-        if not flt.dry_run and not summary.skipped and not summary.interrupted:
+        if not (flt.dry_run or summary.skipped or summary.interrupted or summary.locked_out):
             entry["moved_to"] = str(file_done(item, summary_dict, ok=summary.ok))
         report.files.append(entry)
         report.syncs.append(summary)

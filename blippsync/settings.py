@@ -37,6 +37,9 @@ SETTINGS: tuple[Setting, ...] = (
             "application_name...) passed through to the driver."),
     # --- sync -------------------------------------------------------------------------------
     Setting("sync.batch_size", int, 5000, "Records written per transaction."),
+    Setting("sync.lock_wait_seconds", int, 120, "How long import csv, customers add and "
+            "run-once wait for a connection another process is syncing (a killed process's "
+            "session can hold it for a moment) before failing with exit 1; 0: fail at once."),
     Setting("sync.backfill_horizon_days", int, 14, "Events older than this on a first or --full "
             "sync are stored as historical and never start a journey."),
     Setting("sync.default_country", str, "US", "Region for phone numbers written without a "
@@ -70,7 +73,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("journeys.retry_backoff_seconds", int, 300, "First retry delay; each later retry waits "
             "four times longer."),
     Setting("journeys.in_flight_chunk", int, 100, "Messages marked in flight per commit before "
-            "their provider calls: the most a crash can leave with an unknown outcome."),
+            "their provider calls, their outcomes committed before the next chunk: the most a "
+            "crash can leave with an unknown outcome."),
+    Setting("journeys.render_timeout_seconds", float, 2.0, "Time one message template may take "
+            "to render; a slower one fails its step (also checked when a sequence is written)."),
+    Setting("journeys.render_max_chars", int, 100_000, "Longest text one message template may "
+            "render; a longer one fails its step (also checked when a sequence is written)."),
     Setting("journeys.send_lease_seconds", int, 600, "How long a claimed send may take before "
             "another worker treats its outcome as unknown."),
     Setting("journeys.retention_days", int, 90, "Finished enrollments older than this move to "

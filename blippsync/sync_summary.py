@@ -27,6 +27,7 @@ class SyncSummary:
     seconds: float = 0.0
     error: str | None = None
     skipped: str | None = None  # why the pass did not run (another process holds it)
+    locked_out: bool = False  # failed because another process held the connection's lock
     interrupted: bool = False
 
     @property

@@ -54,7 +54,8 @@ def run_sync(db: Database, config: Config, connection: Connection, connector: An
     from blippsync.sync import SyncOptions, sync_connection
 
     return sync_connection(db, config, connection, connector,
-                           SyncOptions(options=dict(options or {}), stop=stop))
+                           SyncOptions(options=dict(options or {}), stop=stop,
+                                       lock_wait_seconds=0))
 
 
 def import_csv_inbox(db: Database, config: Config, plugins: Any) -> list[dict[str, Any]]:
@@ -65,7 +66,7 @@ def import_csv_inbox(db: Database, config: Config, plugins: Any) -> list[dict[st
     app = App(config)
     app.__dict__["db"] = db  # share this process's engine instead of opening another
     report = PassReport()
-    import_inbox(app, plugins, PassFilter(), report)
+    import_inbox(app, plugins, PassFilter(lock_wait_seconds=0), report)  # busy: next tick
     return report.files
 
 

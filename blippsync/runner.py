@@ -124,7 +124,11 @@ def import_inbox(app: App, plugins: Plugins, flt: PassFilter, report: PassReport
             summary = _sync_one(app, plugins, connection, flt, progress, {"path": item.path})
         summary_dict = summary.as_dict()
         entry: dict[str, Any] = {"file": str(item.path), **summary_dict}
-        if not (flt.dry_run or summary.skipped or summary.interrupted or summary.locked_out):
+        if item.changed():  # still being written: imported again once it settles
+            log.warning("inbox file %s changed while it was imported; left in the inbox to be "
+                        "imported again once it settles", item.path)
+            entry["left_in_inbox"] = "the file changed while it was imported"
+        elif not (flt.dry_run or summary.skipped or summary.interrupted or summary.locked_out):
             entry["moved_to"] = str(file_done(item, summary_dict, ok=summary.ok))
         report.files.append(entry)
         report.syncs.append(summary)

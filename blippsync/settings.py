@@ -49,6 +49,9 @@ SETTINGS: tuple[Setting, ...] = (
     # --- csv connector ----------------------------------------------------------------------
     Setting("csv.inbox_dir", str, ".blippsync/inbox", "Folder watched for <business_id>/*.csv "
             "files, relative to the config file's folder."),
+    Setting("csv.inbox_settle_seconds", float, 10.0, "An inbox file is taken only once its size "
+            "and modification time have not changed for this long (dotfiles, *.part and *.tmp "
+            "are never taken)."),
     Setting("csv.columns", dict, {}, "Column mapping: our field name -> the CSV header to read it "
             "from (fields: external_id, name, first_name, last_name, email, phone, address, tags, "
             "completed_at)."),

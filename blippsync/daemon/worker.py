@@ -1,8 +1,9 @@
 """What a daemon does with one leased connection: webhook notices first, then the sync.
 
 Notices are fetched in batches through the connector's `fetch` and written by the sync
-engine like any pass; a batch that fails is retried later with backoff, and gives up
-after `daemon.webhook_max_attempts` (the next reconciliation still catches the change).
+engine like any pass; when a batch fails, its notices are fetched one by one, so only the
+notice that fails is retried later with backoff, giving up after
+`daemon.webhook_max_attempts` (the next reconciliation still catches the change).
 The sync runs when the connection is due, and the lease is handed back with the next
 sync time: the interval after success, a growing retry delay after failure.
 """
@@ -106,26 +107,42 @@ class Worker:
                 return
             if self._disconnects(connection, stored):
                 return
-            ids = [s.id for s in stored]
-            fetching = work.FetchingConnector(connector, [s.notice for s in stored])
-            try:
-                summary = work.run_sync(self.db, self.config, connection, fetching,
-                                        {"webhook_notices": len(ids)})
-                error = summary.error if not getattr(summary, "skipped", None) else None
-                if getattr(summary, "skipped", None):
-                    return  # another process has the connection: the notices wait
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            if error:
-                inbox.mark_failed(self.db, ids, error, max_attempts)
-                self.metrics.webhook_notices.labels(connection.connector, "failed").inc(len(ids))
-                log.warning("webhook fetch of %d notices failed: %s", len(ids), error)
+            busy = self._fetch(connection, connector, stored, max_attempts)
+            if busy:
                 return
-            inbox.mark_processed(self.db, ids)
-            upserted, emitted = work.summary_counts(summary)
-            self.metrics.customers_upserted.labels(connection.connector).inc(upserted)
-            self.metrics.events_emitted.labels(connection.connector).inc(emitted)
-            self.metrics.webhook_notices.labels(connection.connector, "processed").inc(len(ids))
+
+    def _fetch(self, connection: Connection, connector: WebhookConnector,
+               stored: list[inbox.StoredNotice], max_attempts: int) -> bool:
+        """Fetch and write these notices together; if that fails, each one on its own, so
+        one poisoned notice (an id the provider refuses) holds back only itself. True when
+        another process has the connection (the notices wait)."""
+        ids = [s.id for s in stored]
+        fetching = work.FetchingConnector(connector, [s.notice for s in stored])
+        try:
+            summary = work.run_sync(self.db, self.config, connection, fetching,
+                                    {"webhook_notices": len(ids)})
+            if getattr(summary, "skipped", None):
+                return True
+            error = summary.error
+        except Exception as exc:
+            summary, error = None, f"{type(exc).__name__}: {exc}"
+        if error and len(stored) > 1:
+            log.info("webhook fetch of %d notices failed (%s); fetching each on its own",
+                     len(ids), error)
+            return any(self._fetch(connection, connector, [one], max_attempts)
+                       for one in stored)
+        if error:
+            inbox.mark_failed(self.db, ids, error, max_attempts)
+            self.metrics.webhook_notices.labels(connection.connector, "failed").inc(len(ids))
+            log.warning("webhook notice %s %s failed: %s", stored[0].notice.entity,
+                        stored[0].notice.entity_id, error)
+            return False
+        inbox.mark_processed(self.db, ids)
+        upserted, emitted = work.summary_counts(summary)
+        self.metrics.customers_upserted.labels(connection.connector).inc(upserted)
+        self.metrics.events_emitted.labels(connection.connector).inc(emitted)
+        self.metrics.webhook_notices.labels(connection.connector, "processed").inc(len(ids))
+        return False
 
     def _disconnects(self, connection: Connection, stored: list[inbox.StoredNotice]) -> bool:
         """An app-disconnect notice (Jobber APP_DISCONNECT): the tokens are dead, so mark the

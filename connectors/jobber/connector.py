@@ -16,7 +16,7 @@ from blippsync.errors import AuthError
 from blippsync.records import Record
 from connectors.jobber import auth, queries, webhooks
 from connectors.jobber.fetch import fetch_notices
-from connectors.jobber.graphql import GraphQLClient
+from connectors.jobber.graphql import GraphQLClient, retry_policy
 from connectors.jobber.incremental import run_pass
 from connectors.jobber.mapping import INVOICE_PAID, JOB_COMPLETED
 from connectors.jobber.settings import JobberSettings
@@ -71,7 +71,8 @@ class JobberConnector:
                             "jobber` first")
         s = settings or JobberSettings.from_mapping(ctx.settings)
         return GraphQLClient(ctx.http, s.graphql_url, s.api_version, ctx.tokens, ctx.log,
-                             timeout_seconds=s.request_timeout_seconds)
+                             timeout_seconds=s.request_timeout_seconds,
+                             policy=retry_policy(s.backoff_seconds))
 
     def account_id(self, ctx: ConnectorContext, gql: GraphQLClient) -> str:
         """The Jobber account id (EncodedId) that dedupe keys name."""

@@ -26,11 +26,18 @@ from connectors.jobber.cost import query_cost
 from connectors.jobber.throttle import CostThrottle
 
 VERSION_HEADER = "X-JOBBER-GRAPHQL-VERSION"
-# THROTTLED answers wait for the bucket (a fresh reading each time); the rest back off
-RETRY_POLICY = RetryPolicy(attempts=8, initial_seconds=2.0, max_seconds=60.0)
+RETRY_ATTEMPTS = 8
+BACKOFF_MAX_SECONDS = 60.0
 TRANSIENT_CODES = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"})
 UNAVAILABLE_MESSAGE = "Service temporarily unavailable"  # Jobber's outage body
 _DISCONNECTED_HINTS = ("disconnected this app", "account is not active")
+
+
+def retry_policy(backoff_seconds: float = 2.0) -> RetryPolicy:
+    """THROTTLED answers wait for the bucket (a fresh reading each time); 429, 5xx,
+    timeouts and dropped connections back off from `backoff_seconds`, doubling."""
+    return RetryPolicy(attempts=RETRY_ATTEMPTS, initial_seconds=backoff_seconds,
+                       max_seconds=BACKOFF_MAX_SECONDS, jitter_seconds=backoff_seconds)
 
 
 class JobberDisconnected(AuthError):
@@ -47,11 +54,12 @@ class GraphQLClient:
     def __init__(self, http: httpx.Client, url: str, version: str, tokens: TokenProvider,
                  log: logging.Logger, throttle: CostThrottle | None = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 timeout_seconds: float = 30.0) -> None:
+                 timeout_seconds: float = 30.0, policy: RetryPolicy | None = None) -> None:
         self.http, self.url, self.version, self.tokens, self.log = http, url, version, tokens, log
         self.throttle = throttle or CostThrottle(sleep=sleep)
         self.sleep = sleep
         self.timeout_seconds = timeout_seconds
+        self.retry_policy = policy or retry_policy()
         self.requests = 0
         self.throttled = 0  # THROTTLED answers met (and absorbed) so far
         self._warned: set[str] = set()
@@ -65,7 +73,8 @@ class GraphQLClient:
         auth = {"token": self.tokens.access_token(), "refreshed": False}
         return call_with_retries(lambda: self._execute_once(query, variables, shape, estimate,
                                                             auth),
-                                 RETRY_POLICY, what="jobber", log=self.log, sleep=self.sleep)
+                                 self.retry_policy, what="jobber", log=self.log,
+                                 sleep=self.sleep)
 
     def _execute_once(self, query: str, variables: dict[str, Any], shape: str, estimate: float,
                       auth: dict[str, Any]) -> dict[str, Any]:

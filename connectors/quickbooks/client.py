@@ -52,7 +52,7 @@ class QboClient:
         url = f"{s.base_url}/v3/company/{self.realm_id}/{path}"
         query = {**(params or {}), "minorversion": s.minor_version}
         policy = RetryPolicy(attempts=s.max_retries + 1, initial_seconds=s.backoff_seconds,
-                             max_seconds=BACKOFF_MAX_SECONDS)
+                             max_seconds=BACKOFF_MAX_SECONDS, jitter_seconds=s.backoff_seconds)
         return call_with_retries(lambda: self._get_once(url, query, path), policy,
                                  what=f"quickbooks realm {self.realm_id} {path}", log=self.log,
                                  sleep=self.sleep)

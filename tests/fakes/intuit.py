@@ -4,7 +4,11 @@ Accounting API the connector uses (query, cdc, read by id), with the real envelo
 The token endpoint is strict: every refresh rotates the refresh token and a used one is
 refused with invalid_grant (unless `grace_previous`, Intuit's real behaviour of honouring
 the previous token for a while). `drop_next_refresh` rotates and then hangs up without an
-answer: the lost-response case.
+answer: the lost-response case; `drop_refresh_rate` does the same at random.
+
+`faults` (a FaultPlan) makes API calls misbehave as Intuit's do: 429 with the XML
+ThrottleExceeded body, 500/503, a SystemFault inside a 200, slow answers, dropped
+connections.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import random
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from fakes.faults import FaultPlan
+
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret-0123456789"
 _QUERY = re.compile(
@@ -29,6 +37,17 @@ _QUERY = re.compile(
     r"(?: ORDER ?BY (?P<order>[\w.]+)(?: ASC)?)?"
     r"(?: STARTPOSITION (?P<start>\d+))?(?: MAXRESULTS (?P<max>\d+))?\s*$", re.I)
 _SINCE = re.compile(r"MetaData\.LastUpdatedTime (?P<op>>=|>) '(?P<ts>[^']+)'", re.I)
+THROTTLE_XML = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><IntuitResponse '
+                b'xmlns="http://schema.intuit.com/finance/v3" time="2026-11-20T04:15:11.919-08:00">'
+                b'<Fault type="SERVICE"><Error code="3001"><Message>message=ThrottleExceeded; '
+                b'errorCode=003001; statusCode=429</Message><Detail>The request limit was reached.'
+                b'  Try again later</Detail></Error></Fault></IntuitResponse>')
+SYSTEM_FAULT = {"Fault": {"Error": [{
+    "Message": "An application error has occurred while processing your request",
+    "Detail": "System Failure Error: An unexpected error occurred while accessing or saving "
+              "your data. Please wait a few minutes and try again. If the problem persists, "
+              "contact customer support.", "code": "10000", "element": ""}],
+    "type": "SystemFault"}, "time": "2026-11-20T04:15:11.919-08:00"}
 
 
 def parse_ts(text: str) -> datetime:
@@ -46,6 +65,8 @@ class IntuitState:
     grace_previous: bool = False
     drop_next_refresh: bool = False
     fail_next_refreshes: int = 0  # answer 503 this many times
+    drop_refresh_rate: float = 0.0  # rotate, then hang up without an answer, this often
+    faults: FaultPlan | None = None  # misbehaviour of API calls
     refreshes: int = 0
     invalid_grants: int = 0
     revoked: list[str] = field(default_factory=list)
@@ -80,14 +101,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
-        self.send_header("intuit_tid", "1-6788f7a0-06c38dcf1bba5a6e36487d41")
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        headers = {"Content-Type": "application/json;charset=UTF-8",
+                   "intuit_tid": "1-6788f7a0-06c38dcf1bba5a6e36487d41", **(headers or {})}
+        try:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting (a slow answer)
 
     def _body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -120,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
                 st.invalid_grants += 1
                 return self._send(400, {"error": "invalid_grant",
                                         "error_description": "Incorrect or invalid refresh token"})
-            if st.drop_next_refresh:
+            if st.drop_next_refresh or random.random() < st.drop_refresh_rate:
                 st.drop_next_refresh = False
                 self.close_connection = True
                 return  # rotated, but the answer never leaves: the connection just drops
@@ -128,6 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         st = self.state
+        fault = st.faults.choose() if st.faults else None
+        if fault is not None and self._misbehave(fault):
+            return
         with st.lock:
             st.requests.append(f"GET {self.path}")
             if st.script:
@@ -157,6 +184,28 @@ class _Handler(BaseHTTPRequestHandler):
                     "customers, items, vendors or employees.", "code": "610", "element": ""}],
                     "type": "ValidationFault"}, "time": "2024-06-20T13:16:17.000-07:00"})
             return self._send(200, {entity: obj, "time": "2024-06-20T13:16:17.000-07:00"})
+
+    def _misbehave(self, fault: str) -> bool:
+        """Answer (or not) as a failing Intuit would; False: answer normally after all."""
+        plan = self.state.faults
+        assert plan is not None
+        if fault == "429":
+            self._send(429, THROTTLE_XML, {"Content-Type": "application/xml",
+                                           **plan.retry_after()})
+        elif fault == "5xx":
+            if plan.flip():
+                self._send(503, b"<html><body>Service Unavailable</body></html>",
+                           {"Content-Type": "text/html"})
+            else:
+                self._send(500, SYSTEM_FAULT)
+        elif fault == "fault200":
+            self._send(200, SYSTEM_FAULT)
+        elif fault == "drop":
+            self.close_connection = True  # read the request, answer nothing, hang up
+        elif fault == "slow":
+            time.sleep(plan.slow_seconds)  # the client has given up by now
+            return False
+        return True
 
     def _query(self, query: str) -> dict[str, Any]:
         m = _QUERY.match(query.strip())

@@ -11,6 +11,11 @@ The token endpoint rotates the refresh token on every refresh and rejects a reus
 after a reuse the whole grant is dead (a lockout), which is what the rotation race test
 must never see. Access tokens are JWTs with an `exp` claim; unknown ones get a
 `text/plain` 401, as Jobber sends.
+
+`faults` (a FaultPlan) makes GraphQL calls misbehave as Jobber's do: 429 from the request
+limiter, 5xx outages, INTERNAL_SERVER_ERROR inside a 200, slow answers, dropped
+connections; `token_faults` does the same to the token endpoint (a dropped answer there
+comes after the rotation: the lost-response case).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import httpx
 from blippsync.connector import ConnectorContext
 from connectors.jobber.cost import _TOKEN, query_cost
 from connectors.jobber.mapping import parse_time
+from fakes.faults import FaultPlan
 
 ACCOUNT_ID = "Z2lkOi8vSm9iYmVyL0FjY291bnQvMjQ4NjkzNA=="
 API_VERSION = "2025-04-16"
@@ -83,7 +89,8 @@ class JobberFake:
                  invoices: list[dict[str, Any]] | None = None, visits: dict[str, Any] | None = None,
                  maximum: float = 10_000, restore_rate: float = 500, bucket: bool = True,
                  client_id: str = "fake-client-id", client_secret: str = "fake-client-secret",
-                 access_lifetime_seconds: int = 3600, versioning_warning: str | None = None):
+                 access_lifetime_seconds: int = 3600, versioning_warning: str | None = None,
+                 faults: FaultPlan | None = None, token_faults: FaultPlan | None = None):
         self.clients, self.jobs, self.invoices = clients or [], jobs or [], invoices or []
         self.visits = visits or {}
         self.maximum, self.restore_rate, self.bucket = maximum, restore_rate, bucket
@@ -101,6 +108,7 @@ class JobberFake:
         self.locked_out = False
         self.disconnected = False
         self.pending_statuses: list[int] = []  # answer the next requests with these (429...)
+        self.faults, self.token_faults = faults, token_faults
         self._server: ThreadingHTTPServer | None = None
         self._filtered: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
 
@@ -281,10 +289,18 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.owner
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == "/api/oauth/token":
+            fault = fake.token_faults.choose() if fake.token_faults else None
+            if fault not in (None, "drop", "slow") and self._misbehave(fault, fake.token_faults):
+                return
             status, payload = fake.token(dict(parse_qsl(body.decode())))
+            if fault in ("drop", "slow") and self._misbehave(fault, fake.token_faults):
+                return  # rotated, but the answer is lost
             return self._send(status, json.dumps(payload).encode(), "application/json")
         if self.path != "/api/graphql":
             return self._send(404, b"not found", "text/plain")
+        fault = fake.faults.choose() if fake.faults else None
+        if fault is not None and self._misbehave(fault, fake.faults):
+            return
         fake.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
         if fake.pending_statuses:
             status = fake.pending_statuses.pop(0)
@@ -300,12 +316,39 @@ class _Handler(BaseHTTPRequestHandler):
         result = fake.graphql(request["query"], request.get("variables") or {})
         self._send(200, json.dumps(result).encode(), "application/json")
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def _misbehave(self, fault: str, plan: FaultPlan | None) -> bool:
+        """Answer (or not) as a failing Jobber would; False: answer normally after all."""
+        assert plan is not None
+        if fault == "429":
+            self._send(429, b'{"message":"Too Many Requests"}', "application/json",
+                       plan.retry_after())
+        elif fault == "5xx":
+            self._send(503 if plan.flip() else 500,
+                       b'{"message":"Service temporarily unavailable"}', "application/json")
+        elif fault == "fault200":
+            self._send(200, json.dumps({"errors": [{
+                "message": "Internal server error", "extensions": {
+                    "code": "INTERNAL_SERVER_ERROR"}}], "data": None}).encode(),
+                "application/json")
+        elif fault == "drop":
+            self.close_connection = True  # read the request, answer nothing, hang up
+        elif fault == "slow":
+            time.sleep(plan.slow_seconds)  # the client has given up by now
+            return False
+        return True
+
+    def _send(self, status: int, body: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting (a slow answer)
 
 
 def _root_field(query: str) -> str:

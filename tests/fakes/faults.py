@@ -1,0 +1,82 @@
+"""Faults the real services produce, injected per call into the loopback fakes.
+
+From the API notes (../shared/api/*.md): QuickBooks answers a throttle with HTTP 429 and
+an XML ThrottleExceeded body even when JSON was asked for, fails with 500/503, and can
+put a `SystemFault` ("An unexpected error occurred ... try again") inside an HTTP 200;
+Jobber's limiter answers 429, an outage is 5xx `{"message": "Service temporarily
+unavailable"}`, and GraphQL errors (INTERNAL_SERVER_ERROR) arrive inside a 200. Any of
+them may answer slowly or drop the connection without an answer. Neither documents
+`Retry-After`; the fakes send it on their 429s, as seconds or as an HTTP date in turn, so
+the client's reading of both forms is exercised too.
+
+A `FaultPlan` draws one fault (or none) per call from a seeded generator, so a run is
+reproducible, and counts what it injected.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+KINDS = ("429", "5xx", "fault200", "drop", "slow")
+
+
+@dataclass
+class FaultPlan:
+    """Per-call probabilities of each fault; the rest of the calls are answered normally."""
+
+    rate_429: float = 0.0
+    rate_5xx: float = 0.0
+    rate_fault200: float = 0.0
+    rate_drop: float = 0.0
+    rate_slow: float = 0.0
+    slow_seconds: float = 1.5  # longer than the client's timeout in the fault tests
+    retry_after_seconds: float = 1.0  # on the 429s that carry Retry-After
+    seed: int = 12
+    injected: Counter[str] = field(default_factory=Counter)
+    calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    @classmethod
+    def issue_mix(cls, seed: int = 12, **extra: float) -> FaultPlan:
+        """The issue's mix: 5% 429, 5% 5xx, 3% faults inside a 200, 2% dropped connections."""
+        return cls(rate_429=0.05, rate_5xx=0.05, rate_fault200=0.03, rate_drop=0.02, seed=seed,
+                   **extra)
+
+    def choose(self) -> str | None:
+        with self._lock:
+            self.calls += 1
+            draw = self._rng.random()
+            for kind, rate in zip(KINDS, (self.rate_429, self.rate_5xx, self.rate_fault200,
+                                          self.rate_drop, self.rate_slow), strict=True):
+                if draw < rate:
+                    self.injected[kind] += 1
+                    return kind
+                draw -= rate
+            return None
+
+    def flip(self) -> bool:
+        with self._lock:
+            return self._rng.random() < 0.5
+
+    def retry_after(self) -> dict[str, str]:
+        """Retry-After as delta-seconds or as an HTTP date, in turn. (A 429 without it makes
+        the QuickBooks client wait Intuit's 60 s: covered by tests/test_quickbooks_api.py.)"""
+        with self._lock:
+            form = self.injected["429"] % 2
+        if form == 0:
+            return {"Retry-After": str(int(self.retry_after_seconds))}
+        when = datetime.now(UTC) + timedelta(seconds=self.retry_after_seconds)
+        return {"Retry-After": format_datetime(when, usegmt=True)}
+
+    def summary(self) -> str:
+        return f"{self.calls} calls, injected " + ", ".join(
+            f"{k} {self.injected[k]}" for k in KINDS if self.injected[k]) if self.calls else "none"

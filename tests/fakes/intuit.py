@@ -67,6 +67,7 @@ class IntuitState:
     fail_next_refreshes: int = 0  # answer 503 this many times
     drop_refresh_rate: float = 0.0  # rotate, then hang up without an answer, this often
     faults: FaultPlan | None = None  # misbehaviour of API calls
+    refused: set[str] = field(default_factory=set)  # "invoice/777": answered a ValidationFault
     refreshes: int = 0
     invalid_grants: int = 0
     revoked: list[str] = field(default_factory=list)
@@ -175,6 +176,12 @@ class _Handler(BaseHTTPRequestHandler):
             if what == "cdc":
                 return self._send(200, self._cdc(params["entities"].split(","),
                                                  parse_ts(params["changedSince"])))
+            if f"{what}/{segments[5]}" in st.refused:
+                return self._send(400, {"Fault": {"Error": [{
+                    "Message": "A business validation error has occurred while processing your "
+                    "request", "Detail": "Business Validation Error: Invalid ID", "code": "6000",
+                    "element": ""}], "type": "ValidationFault"},
+                    "time": "2026-11-20T04:15:11.919-08:00"})
             entity = what.capitalize() if what != "creditmemo" else "CreditMemo"
             obj = st.entities.get(entity, {}).get(segments[5])
             if obj is None:

@@ -47,7 +47,8 @@ _RELEASE = sa.text("""
     ), rewound AS (
         UPDATE public.customer_enrollments e
         SET current_step = least(e.current_step, x.step_order), status = 'active',
-            status_reason = NULL, next_step_at = :now,
+            status_reason = NULL,
+            next_step_at = least(coalesce(e.next_step_at, :now), :now),
             metadata = jsonb_set(e.metadata, '{notes}', coalesce(e.metadata -> 'notes',
                 '[]'::jsonb) || jsonb_build_array('step ' || (x.step_order + 1)
                 || ': released after an unknown outcome; sending again'))

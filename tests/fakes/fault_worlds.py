@@ -112,7 +112,8 @@ def quickbooks_world(tmp_path: Path, database_url: str, db: Database, customers:
         text = config.path.read_text().replace(
             "refresh_attempts = 3", "refresh_attempts = 6\nrefresh_margin_seconds = "
             f"{min(300, token_lifetime_seconds // 3)}")
-        config.path.write_text(text + f"[plugins.quickbooks]\nbackoff_seconds = {backoff_seconds}\n")
+        config.path.write_text(text + "[plugins.quickbooks]\n"
+                               f"backoff_seconds = {backoff_seconds}\n")
         config = load_config(config.path, environ={})
         business, connection = connected_business(db, config, state.refresh_token)
         yield World(config.path, business, connection.id, "quickbooks",

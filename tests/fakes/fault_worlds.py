@@ -95,6 +95,7 @@ def quickbooks_world(tmp_path: Path, database_url: str, db: Database, customers:
     A short `token_lifetime_seconds` makes the pass refresh its access token as it goes
     (against a token endpoint losing `token_drop_rate` of its answers after rotating,
     with Intuit's grace for the previous refresh token)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     state = IntuitState(faults=faults, grace_previous=True, drop_refresh_rate=token_drop_rate,
                         expires_in=token_lifetime_seconds)
     for i in range(1, customers + 1):
@@ -130,6 +131,7 @@ def jobber_world(tmp_path: Path, database_url: str, db: Database, clients: int,
                  ) -> Iterator[tuple[World, JobberFake]]:
     """`clients` clients; one job per 5 clients (half completed in the last days) and one
     invoice per 5 (a third paid in the last days): the facts of a first pass."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     nodes = [make_client(i, now - timedelta(days=3, seconds=clients - i))
              for i in range(1, clients + 1)]

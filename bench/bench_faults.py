@@ -1,7 +1,7 @@
 """Backfills under the issue's fault mix, each in ONE `blippsync run-once`.
 
     TEST_DATABASE_URL=postgresql://postgres@127.0.0.1/test python bench/bench_faults.py \
-        [--customers 20000] [--clients 5000] [--only quickbooks|jobber]
+        [--customers 20000] [--clients 5000] [--only quickbooks|jobber] [--page-size 1000]
 
 Loopback fakes of QuickBooks and Jobber (tests/fakes) answer every API call with 5% 429
 (Retry-After as seconds or an HTTP date), 5% 5xx, 3% faults inside an HTTP 200 (QuickBooks
@@ -44,7 +44,8 @@ def run(name: str, world_factory, tmp: Path) -> None:  # type: ignore[no-untyped
             report = json.loads(out.stdout) if out.stdout.strip().startswith("{") else {}
             sync = (report.get("syncs") or [{}])[0]
             print(f"{name}: exit {out.returncode} in {seconds:.0f}s; {plan.summary()}; "
-                  f"stored {sync.get('created')} customers and {sync.get('events_emitted')} "
+                  f"stored {sync.get('created')} customers and "
+                  f"{(sync.get('events_emitted') or 0) + (sync.get('events_historical') or 0)} "
                   f"events (fake: {len(world.customers)} and {len(world.facts)} facts); "
                   + ("state equal to the fake's, one event per fact" if not found
                      else f"DIFFERENT: {found}"), flush=True)
@@ -60,12 +61,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=5_000)
     parser.add_argument("--only", choices=["quickbooks", "jobber"])
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--page-size", type=int, default=1000,
+                        help="QuickBooks MAXRESULTS (smaller: more calls, more faults met)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "quickbooks"):
             run(f"quickbooks {args.customers} customers", lambda t, u, d: quickbooks_world(
                 t / "qbo", u, d, args.customers, FaultPlan.issue_mix(seed=args.seed),
-                token_drop_rate=0.2, token_lifetime_seconds=60, use_cdc=False), Path(tmp))
+                token_drop_rate=0.2, token_lifetime_seconds=60, use_cdc=False,
+                page_size=args.page_size), Path(tmp))
         if args.only in (None, "jobber"):
             run(f"jobber {args.clients} clients", lambda t, u, d: jobber_world(
                 t / "jobber", u, d, args.clients, FaultPlan.issue_mix(seed=args.seed)),

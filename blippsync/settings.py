@@ -149,8 +149,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("quickbooks.use_cdc", bool, True, "Use Change Data Capture for incremental runs "
             "within 30 days of the cursor."),
     Setting("quickbooks.timeout_seconds", float, 60.0, "HTTP timeout of one API call."),
-    Setting("quickbooks.max_retries", int, 5, "Retries of a 429/5xx/timeout before the pass "
-            "fails (honouring Retry-After, else 60 s for 429)."),
+    Setting("quickbooks.max_retries", int, 5, "Retries in place of a 429, 5xx, SystemFault, "
+            "timeout or dropped connection before the pass fails (honouring Retry-After in "
+            "seconds or as a date, else 60 s for 429, else jittered exponential backoff)."),
     Setting("quickbooks.rate_limit_dir", str, "", "Folder of the machine-wide rate-limit files "
             "(empty: <tmp>/blippsync-ratelimit-<uid>)."),
     # --- jobber connector (issue 5) ----------------------------------------------------------

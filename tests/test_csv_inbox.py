@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from blippsync.app import App
@@ -44,11 +45,17 @@ def _customers(db: Database) -> int:
         return conn.execute(sa.text("SELECT count(*) FROM customers")).scalar_one()
 
 
-def test_a_half_written_upload_is_left_until_it_is_complete(config: Config, db: Database,
-                                                            tmp_path: Path) -> None:
+@pytest.fixture
+def folder(db: Database, tmp_path: Path) -> Path:
+    """A business's inbox folder."""
     business = add_business(db, name="Inbox", owner_email="o@inbox.test", timezone="UTC")
-    folder = tmp_path / "inbox" / str(business)
-    folder.mkdir(parents=True)
+    path = tmp_path / "inbox" / str(business)
+    path.mkdir(parents=True)
+    return path
+
+
+def test_a_half_written_upload_is_left_until_it_is_complete(config: Config, db: Database,
+                                                            tmp_path: Path, folder: Path) -> None:
     upload = folder / "export.csv"
     upload.write_text(HEADER + _rows(0, 3000))  # 3,000 of 5,000 rows written so far
     settings = {"csv__inbox_dir": str(tmp_path / "inbox"), "csv__inbox_settle_seconds": 5}
@@ -63,10 +70,8 @@ def test_a_half_written_upload_is_left_until_it_is_complete(config: Config, db: 
     assert _customers(db) == 5000
 
 
-def test_in_progress_names_are_never_taken(config: Config, db: Database, tmp_path: Path) -> None:
-    business = add_business(db, name="Inbox", owner_email="o@inbox.test", timezone="UTC")
-    folder = tmp_path / "inbox" / str(business)
-    folder.mkdir(parents=True)
+def test_in_progress_names_are_never_taken(config: Config, db: Database, tmp_path: Path,
+                                           folder: Path) -> None:
     for name in (".export.csv", "export.csv.part", "export.csv.tmp", "export.tmp",
                  "export.csv.crdownload"):
         (folder / name).write_text(HEADER + _rows(0, 5))
@@ -77,10 +82,8 @@ def test_in_progress_names_are_never_taken(config: Config, db: Database, tmp_pat
 
 
 def test_a_file_that_changes_while_imported_stays_in_the_inbox(config: Config, db: Database,
-                                                               tmp_path: Path) -> None:
-    business = add_business(db, name="Inbox", owner_email="o@inbox.test", timezone="UTC")
-    folder = tmp_path / "inbox" / str(business)
-    folder.mkdir(parents=True)
+                                                               tmp_path: Path,
+                                                               folder: Path) -> None:
     upload = folder / "export.csv"
     upload.write_text(HEADER + _rows(0, 400))
     _age(upload, 60)  # an uploader that paused longer than the settle time...

@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler
 
 KINDS = ("429", "5xx", "fault200", "drop", "slow")
 
@@ -80,3 +81,17 @@ class FaultPlan:
     def summary(self) -> str:
         return f"{self.calls} calls, injected " + ", ".join(
             f"{k} {self.injected[k]}" for k in KINDS if self.injected[k]) if self.calls else "none"
+
+
+def answer(handler: BaseHTTPRequestHandler, status: int, body: bytes,
+           headers: dict[str, str]) -> None:
+    """Write a response; a client that gave up waiting (a slow answer) just closes it."""
+    try:
+        handler.send_response(status)
+        for k, v in headers.items():
+            handler.send_header(k, v)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError):
+        handler.close_connection = True

@@ -38,7 +38,7 @@ import httpx
 from blippsync.connector import ConnectorContext
 from connectors.jobber.cost import _TOKEN, query_cost
 from connectors.jobber.mapping import parse_time
-from fakes.faults import FaultPlan
+from fakes.faults import FaultPlan, answer
 
 ACCOUNT_ID = "Z2lkOi8vSm9iYmVyL0FjY291bnQvMjQ4NjkzNA=="
 API_VERSION = "2025-04-16"
@@ -339,16 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, content_type: str,
               headers: dict[str, str] | None = None) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up waiting (a slow answer)
+        answer(self, status, body, {"Content-Type": content_type, **(headers or {})})
 
 
 def _root_field(query: str) -> str:

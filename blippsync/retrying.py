@@ -65,8 +65,10 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 
 
 def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, *, what: str,
-                      log: logging.Logger, sleep: Callable[[float], None] = time.sleep) -> T:
-    """fn(), tried again after each RetryableFault up to `policy.attempts` tries in all."""
+                      log: logging.Logger, sleep: Callable[[float], None] = time.sleep,
+                      on_throttle_wait: Callable[[float], None] | None = None) -> T:
+    """fn(), tried again after each RetryableFault up to `policy.attempts` tries in all;
+    the waits after a throttle are also told to `on_throttle_wait` (the pass counts them)."""
     backoff = (tenacity.wait_exponential(multiplier=policy.initial_seconds,
                                          max=policy.max_seconds)
                + tenacity.wait_random(0, policy.jitter_seconds))
@@ -84,10 +86,10 @@ def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, *, what: str,
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         fault, pause = _fault(state), state.upcoming_sleep
-        # a throttle's wait rides on the line, for the daemon's throttle metric
         log.warning("%s: %s; retry %d/%d in %.1fs", what, fault, state.attempt_number,
-                    policy.attempts - 1, pause,
-                    extra={"throttle_wait_seconds": pause} if fault.throttled else None)
+                    policy.attempts - 1, pause)
+        if fault.throttled and pause > 0 and on_throttle_wait is not None:
+            on_throttle_wait(pause)
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(RetryableFault),

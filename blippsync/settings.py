@@ -152,8 +152,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("quickbooks.max_retries", int, 5, "Retries in place of a 429, 5xx, SystemFault, "
             "timeout or dropped connection before the pass fails (honouring Retry-After in "
             "seconds or as a date, else 60 s for 429, else jittered exponential backoff)."),
-    Setting("quickbooks.rate_limit_dir", str, "", "Folder of the machine-wide rate-limit files "
-            "(empty: <tmp>/blippsync-ratelimit-<uid>)."),
     # --- jobber connector (issue 5) ----------------------------------------------------------
     Setting("jobber.client_id", str, "", "Jobber app client id (Developer Center)."),
     Setting("jobber.client_secret", str, "", "Jobber app client secret; also the webhook HMAC "
@@ -209,7 +207,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("daemon.token_refresh_ahead_seconds", int, 600, "Refresh tokens expiring within "
             "this many seconds."),
     Setting("daemon.reconcile_interval_hours", float, 24.0, "Reconciliation of webhook-driven "
-            "connections (QuickBooks CDC since the last processed webhook)."),
+            "connections: each is made due, and its sync from its cursor (QuickBooks: CDC) catches "
+            "changes whose webhook never arrived."),
     Setting("daemon.retention_days", int, 30, "Processed webhook notices and stopped daemons' "
             "heartbeats older than this are deleted (daily)."),
     # --- http (webhooks, health, metrics, review links) ---------------------------------------

@@ -16,7 +16,7 @@ from blippsync.businesses import add_business
 from blippsync.config import Config
 from blippsync.database import Database
 from blippsync.plugins import load_plugins
-from blippsync.runner import PassFilter, PassReport, import_inbox
+from blippsync.runner import PassFilter, import_inbox
 
 HEADER = "Customer ID,Name,Email\n"
 
@@ -30,14 +30,12 @@ def _age(path: Path, seconds: float) -> None:
     os.utime(path, (then, then))
 
 
-def _pass(config: Config, **values: object) -> PassReport:
+def _pass(config: Config, **values: object) -> list[dict[str, object]]:
     app = App(config.with_values(**values))
-    report = PassReport()
     try:
-        import_inbox(app, load_plugins(), PassFilter(), report)
+        return [entry for entry, _ in import_inbox(app.db, app.config, load_plugins())]
     finally:
         app.close()
-    return report
 
 
 def _customers(db: Database) -> int:
@@ -59,13 +57,13 @@ def test_a_half_written_upload_is_left_until_it_is_complete(config: Config, db: 
     upload = folder / "export.csv"
     upload.write_text(HEADER + _rows(0, 3000))  # 3,000 of 5,000 rows written so far
     settings = {"csv__inbox_dir": str(tmp_path / "inbox"), "csv__inbox_settle_seconds": 5}
-    assert _pass(config, **settings).files == []  # written just now: not taken
+    assert _pass(config, **settings) == []  # written just now: not taken
     assert _customers(db) == 0 and upload.exists()
 
     with upload.open("a") as f:  # the upload finishes, and nothing touches it for a while
         f.write(_rows(3000, 5000))
     _age(upload, 6)
-    (report,) = _pass(config, **settings).files
+    (report,) = _pass(config, **settings)
     assert report["created"] == 5000 and "moved_to" in report
     assert _customers(db) == 5000
 
@@ -77,7 +75,7 @@ def test_in_progress_names_are_never_taken(config: Config, db: Database, tmp_pat
         (folder / name).write_text(HEADER + _rows(0, 5))
         _age(folder / name, 3600)
     report = _pass(config, csv__inbox_dir=str(tmp_path / "inbox"), csv__inbox_settle_seconds=5)
-    assert report.files == [] and _customers(db) == 0
+    assert report == [] and _customers(db) == 0
     assert len(list(folder.iterdir())) == 5  # all still there, untouched
 
 
@@ -89,8 +87,6 @@ def test_a_file_that_changes_while_imported_stays_in_the_inbox(config: Config, d
     _age(upload, 60)  # an uploader that paused longer than the settle time...
     app = App(config.with_values(csv__inbox_dir=str(tmp_path / "inbox"),
                                  csv__inbox_settle_seconds=5, sync__batch_size=100))
-    report = PassReport()
-
     def progress(label: str) -> object:
         def resumed(summary: object) -> None:  # ...goes on writing during the import
             if upload.stat().st_size < 30_000:
@@ -99,15 +95,15 @@ def test_a_file_that_changes_while_imported_stays_in_the_inbox(config: Config, d
         return resumed
 
     try:
-        import_inbox(app, load_plugins(), PassFilter(), report, progress)  # type: ignore[arg-type]
+        ((entry, _),) = import_inbox(app.db, app.config, load_plugins(), PassFilter(),
+                                     progress)  # type: ignore[arg-type]
     finally:
         app.close()
-    (entry,) = report.files
     assert entry["left_in_inbox"] == "the file changed while it was imported"
     assert "moved_to" not in entry and upload.exists()
 
     _age(upload, 60)
     (again,) = _pass(config, csv__inbox_dir=str(tmp_path / "inbox"),
-                     csv__inbox_settle_seconds=5).files
+                     csv__inbox_settle_seconds=5)
     assert "moved_to" in again
     assert _customers(db) == 1000  # every row, the late ones too

@@ -12,11 +12,11 @@ from fakes.intuit import fake_intuit
 from fakes.qbo_data import customer, invoice
 from fakes.qbo_kit import REALM, connected_business, qbo_config
 
+from blippsync import webhook_inbox as inbox
 from blippsync.connector import WebhookNotice
-from blippsync.daemon import inbox
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.daemon.worker import Worker
 from blippsync.database import Database
+from blippsync.metrics import DaemonMetrics
 from blippsync.plugins import load_plugins
 
 

@@ -54,8 +54,10 @@ class GraphQLClient:
     def __init__(self, http: httpx.Client, url: str, version: str, tokens: TokenProvider,
                  log: logging.Logger, throttle: CostThrottle | None = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 timeout_seconds: float = 30.0, policy: RetryPolicy | None = None) -> None:
+                 timeout_seconds: float = 30.0, policy: RetryPolicy | None = None,
+                 on_throttle_wait: Callable[[float], None] = lambda seconds: None) -> None:
         self.http, self.url, self.version, self.tokens, self.log = http, url, version, tokens, log
+        self.on_throttle_wait = on_throttle_wait  # ConnectorContext.on_throttle_wait
         self.throttle = throttle or CostThrottle(sleep=sleep)
         self.sleep = sleep
         self.timeout_seconds = timeout_seconds
@@ -74,16 +76,16 @@ class GraphQLClient:
         return call_with_retries(lambda: self._execute_once(query, variables, shape, estimate,
                                                             auth),
                                  self.retry_policy, what="jobber", log=self.log,
-                                 sleep=self.sleep)
+                                 sleep=self.sleep, on_throttle_wait=self.on_throttle_wait)
 
     def _execute_once(self, query: str, variables: dict[str, Any], shape: str, estimate: float,
                       auth: dict[str, Any]) -> dict[str, Any]:
         """One try (and, after a 401, one refresh and one more POST)."""
         while True:
             waited = self.throttle.wait_for(self.throttle.expected_cost(shape, estimate))
-            if waited > 0:  # the length rides on the line, for the daemon's throttle metric
-                self.log.info("jobber: waited %.2fs for the query-cost bucket", waited,
-                              extra={"throttle_wait_seconds": waited})
+            if waited > 0:
+                self.on_throttle_wait(waited)
+                self.log.info("jobber: waited %.2fs for the query-cost bucket", waited)
             response = self._post(query, variables, auth["token"])
             status = response.status_code
             body = _body(response)

@@ -16,14 +16,14 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import httpx
 
-from blippsync.connector import TokenProvider
+from blippsync.connector import RateLimiter, TokenProvider
 from blippsync.errors import AuthError, ConnectorError
 from blippsync.retrying import RetryableFault, RetryPolicy, call_with_retries, retry_after_seconds
-from connectors.quickbooks.ratelimit import RateLimiter
 from connectors.quickbooks.settings import QboSettings
 
 _THROTTLE = re.compile(rb"ThrottleExceeded|errorCode=003001|code=\"3001\"")
@@ -36,12 +36,14 @@ class QboNotFound(ConnectorError):
 
 class QboClient:
     def __init__(self, http: httpx.Client, tokens: TokenProvider | None, realm_id: str,
-                 settings: QboSettings, limiter: RateLimiter, log: logging.Logger,
-                 sleep: Callable[[float], None] = time.sleep):
+                 settings: QboSettings, limiter: RateLimiter | None, log: logging.Logger,
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_throttle_wait: Callable[[float], None] = lambda seconds: None):
         if tokens is None:
             raise AuthError("quickbooks: no token provider (is the connection connected?)")
         self.http, self.tokens, self.realm_id = http, tokens, realm_id
         self.settings, self.limiter, self.log, self.sleep = settings, limiter, log, sleep
+        self.on_throttle_wait = on_throttle_wait  # ConnectorContext.on_throttle_wait
         self.requests = 0
 
     def query(self, statement: str) -> dict[str, Any]:
@@ -55,7 +57,7 @@ class QboClient:
                              max_seconds=BACKOFF_MAX_SECONDS, jitter_seconds=s.backoff_seconds)
         return call_with_retries(lambda: self._get_once(url, query, path), policy,
                                  what=f"quickbooks realm {self.realm_id} {path}", log=self.log,
-                                 sleep=self.sleep)
+                                 sleep=self.sleep, on_throttle_wait=self.on_throttle_wait)
 
     def _get_once(self, url: str, query: Mapping[str, Any], path: str) -> dict[str, Any]:
         """One try: a GET (and, after a 401, one refresh and one more GET)."""
@@ -63,7 +65,7 @@ class QboClient:
         while True:
             token = self.tokens.access_token()
             try:
-                with self.limiter.slot(self.realm_id):
+                with self.limiter.slot(self.realm_id) if self.limiter else nullcontext():
                     self.requests += 1
                     response = self.http.get(
                         url, params=query, timeout=self.settings.timeout_seconds,

@@ -20,9 +20,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -113,9 +115,38 @@ def csv_state(db: Database, business: Any) -> tuple[list[tuple[Any, ...]], list[
     return [tuple(c) for c in customers], [tuple(e) for e in events]
 
 
+@contextmanager
+def autoanalyze(db: Database, every_seconds: float = 10.0) -> Iterator[None]:
+    """ANALYZE the growing tables now and then, as production's autovacuum does: the test
+    server runs with autovacuum off, and without statistics a large import slows down
+    batch after batch (a planner without row counts)."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(every_seconds):
+            with db.connect() as conn:
+                conn.execute(sa.text("ANALYZE public.customers, public.trigger_events, "
+                                     "public.customer_identities"))
+                conn.commit()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def csv_trials(db: Database, database_url: str, tmp_path: Path, rows_n: int, trials: int,
                seed: int = 20261203, log: Callable[[str], None] = lambda s: None
                ) -> TrialReport:
+    with autoanalyze(db):
+        return _csv_trials(db, database_url, tmp_path, rows_n, trials, seed, log)
+
+
+def _csv_trials(db: Database, database_url: str, tmp_path: Path, rows_n: int, trials: int,
+                seed: int, log: Callable[[str], None]) -> TrialReport:
     report = TrialReport("csv")
     config = tmp_path / "csv.toml"
     config.write_text(f'[database]\nurl = "{database_url}"\n[sync]\nbatch_size = 2000\n')
@@ -128,9 +159,6 @@ def csv_trials(db: Database, database_url: str, tmp_path: Path, rows_n: int, tri
     full_seconds = time.monotonic() - started
     expected = csv_state(db, clean)
     assert len(expected[0]) == rows_n, "the clean import did not import every row"
-    with db.connect() as conn:  # the test server runs without autovacuum: give the planner
-        conn.execute(sa.text("ANALYZE"))  # statistics, as production's autovacuum would
-        conn.commit()
     rnd = random.Random(seed)
     for trial in range(trials):
         business = add_business(db, name=f"Killed {trial}", owner_email="k@crash.test",

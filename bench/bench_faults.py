@@ -28,11 +28,11 @@ from fakes.fault_worlds import blippsync, differences, jobber_world, quickbooks_
 from fakes.faults import FaultPlan  # noqa: E402
 
 from blippsync.database import Database  # noqa: E402
-from blippsync.testing.database import fresh_database, server_url  # noqa: E402
+from blippsync.testing.database import fresh_database, session_server_url  # noqa: E402
 
 
 def run(name: str, world_factory, tmp: Path) -> None:  # type: ignore[no-untyped-def]
-    with fresh_database(server_url()) as url:
+    with session_server_url() as server, fresh_database(server) as url:
         db = Database(url, pool_size=2)
         try:
             with world_factory(tmp, url, db) as (world, fake):

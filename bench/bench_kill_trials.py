@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from crash_trials import csv_trials, quickbooks_trials, smtp_trials  # noqa: E402
 
 from blippsync.database import Database  # noqa: E402
-from blippsync.testing.database import fresh_database, server_url  # noqa: E402
+from blippsync.testing.database import fresh_database, session_server_url  # noqa: E402
 
 
 def main() -> None:
@@ -50,7 +50,8 @@ def main() -> None:
     for name, run in runs.items():
         if args.only not in (None, name):
             continue
-        with fresh_database(server_url()) as url, tempfile.TemporaryDirectory() as tmp:
+        with session_server_url() as server, fresh_database(server) as url, \
+                tempfile.TemporaryDirectory() as tmp:
             db = Database(url, pool_size=2)
             try:
                 report = run(db, url, Path(tmp))

@@ -31,7 +31,7 @@ import secrets
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -52,8 +52,11 @@ from blippsync.journeys.hours import parse_window, retry_delay_seconds
 from blippsync.journeys.planner import SMS_WINDOW_SECONDS, Outcome, Policy, Transition, plan
 from blippsync.journeys.render import RenderContext, render_step
 from blippsync.journeys.templates import RenderBudget, TemplateProblem, check_message_config
+from blippsync.retrying import RetryableFault, RetryPolicy, call_with_retries
 
 log = logging.getLogger(__name__)
+RACE_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
+RECORD_RACE_POLICY = RetryPolicy(attempts=5, initial_seconds=0.05, jitter_seconds=0.05)
 
 
 @dataclass(frozen=True)
@@ -156,8 +159,11 @@ def _run_batch(db: Database, config: Config, channels: dict[str, Any], policy: P
             continue
         if chunk is not unrendered:
             _deliver(db, config, chunk, now)
-        with db.begin() as conn:  # this chunk's outcomes, before the next chunk is sent
-            outcome_counts, chunk_stops = _record(conn, config, chunk, now)
+        # this chunk's outcomes, before the next chunk is sent; the outcomes are known, so a
+        # transaction that loses a deadlock to another worker is simply run again
+        outcome_counts, chunk_stops = call_with_retries(
+            functools.partial(_record_chunk, db, config, chunk, now), RECORD_RACE_POLICY,
+            what="recording outcomes", log=log)
         tally.update(outcome_counts)
         stops.update(chunk_stops)
     counts["completed"] += stops.pop("completed", 0)
@@ -168,6 +174,18 @@ def _run_batch(db: Database, config: Config, channels: dict[str, Any], policy: P
                                retrying=tally["retrying"], deferred=counts["deferred"],
                                completed=counts["completed"], stopped=dict(counts["stopped"]))
     return summary, claimed
+
+
+def _record_chunk(db: Database, config: Config, chunk: list[_Pending], now: datetime
+                  ) -> tuple[Counter[str], Counter[str]]:
+    try:
+        with db.begin() as conn:
+            return _record(conn, config, chunk, now)
+    except sa.exc.OperationalError as exc:
+        state = getattr(exc.orig, "sqlstate", None)
+        if state in RACE_SQLSTATES:
+            raise RetryableFault(f"lost a race with another worker ({state})") from None
+        raise
 
 
 def _render(config: Config, pending: list[_Pending]) -> None:
@@ -322,9 +340,9 @@ def _record(conn: sa.Connection, config: Config, pending: list[_Pending],
     sent = failed = unknown = retrying = 0
     stops: Counter[str] = Counter()
     for p in pending:
-        t = p.transition
         if p.error == "skip":
             continue
+        t = replace(p.transition, notes=list(p.transition.notes))  # a retry starts afresh
         result: Any = p.result if p.message is not None else \
             DeliveryFailed(p.error or "not rendered", retryable=False)
         step_no = t.step
@@ -357,14 +375,16 @@ def _record(conn: sa.Connection, config: Config, pending: list[_Pending],
                 else:
                     _advance_after(t, p.steps, now)
         transitions.append(t)
+    # enrollments first, in the order a claim locks them (it then marks ledger rows): a
+    # record and another worker's claim never wait on each other in a cycle
     raw = driver_connection(conn)
+    _apply_transitions(raw, transitions)
     if ledger_rows:
         with raw.cursor() as cur:
             cur.execute(q.RECORD_OUTCOMES, [list(c) for c in zip(*ledger_rows, strict=True)],
                         binary=True)
     if opt_outs:
         conn.execute(q.OPT_OUT_SMS, {"ids": opt_outs, "now": now})
-    _apply_transitions(raw, transitions)
     stops["completed"] = sum(t.status == "completed" for t in transitions)
     return Counter(sent=sent, failed=failed, unknown=unknown, retrying=retrying), stops
 

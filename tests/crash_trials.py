@@ -198,14 +198,16 @@ def quickbooks_trials(db: Database, database_url: str, tmp_path: Path, customers
 
     with world(0) as (w, _):  # the clean run under the same faults, for its length
         started = time.monotonic()
-        out = blippsync(w.config_path, "run-once", "--json")
+        out = blippsync(w.config_path, "run-once", "--json", "--business", str(w.business_id))
         full_seconds = time.monotonic() - started
         assert out.returncode == 0 and differences(db, w) == [], out.stderr[-2000:]
     for trial in range(1, trials + 1):
         with world(trial) as (w, _):
-            proc = _start(w.config_path, "run-once", "--json")
+            # each trial's business has its own fake Intuit: passes are kept to it
+            only = ("run-once", "--json", "--business", str(w.business_id))
+            proc = _start(w.config_path, *only)
             report.killed_mid_run += _kill_at(proc, rnd.uniform(0.1, 0.95) * full_seconds)
-            again = blippsync(w.config_path, "run-once", "--json")
+            again = blippsync(w.config_path, *only)
             report.trials += 1
             if again.returncode != 0:
                 report.reruns_failed += 1

@@ -58,6 +58,7 @@ def test_jobber_backfill_under_the_issue_fault_mix_finishes_in_one_run_once(
     assert fake.reuse_rejections == 0
 
 
+@pytest.mark.slow
 def test_a_pass_that_fails_keeps_every_page_it_read(tmp_path: Path, database_url: str,
                                                     db: Database) -> None:
     """Intuit fails for good after page 7 of 10: the pass fails (exit 1) and the 7 pages

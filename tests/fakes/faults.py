@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -95,3 +96,33 @@ def answer(handler: BaseHTTPRequestHandler, status: int, body: bytes,
         handler.wfile.write(body)
     except (BrokenPipeError, ConnectionResetError):
         handler.close_connection = True
+
+
+@dataclass(frozen=True)
+class FaultAnswers:
+    """How one service words each fault: (status, headers, body) answers."""
+
+    throttle: tuple[int, dict[str, str], bytes]
+    unavailable: tuple[tuple[int, dict[str, str], bytes], ...]  # one picked at random
+    fault_in_200: tuple[int, dict[str, str], bytes]
+
+
+def misbehave(handler: BaseHTTPRequestHandler, fault: str, plan: FaultPlan | None,
+              answers: FaultAnswers) -> bool:
+    """Answer (or not) as the failing service would; False: answer normally after all."""
+    assert plan is not None, "a fault comes from a plan"
+    if fault == "429":
+        status, headers, body = answers.throttle
+        answer(handler, status, body, {**headers, **plan.retry_after()})
+    elif fault == "5xx":
+        status, headers, body = answers.unavailable[int(plan.flip()) % len(answers.unavailable)]
+        answer(handler, status, body, headers)
+    elif fault == "fault200":
+        status, headers, body = answers.fault_in_200
+        answer(handler, status, body, headers)
+    elif fault == "drop":
+        handler.close_connection = True  # read the request, answer nothing, hang up
+    elif fault == "slow":
+        time.sleep(plan.slow_seconds)  # the client has given up by now
+        return False
+    return True

@@ -19,7 +19,6 @@ import json
 import random
 import re
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from fakes.faults import FaultPlan, answer
+from fakes.faults import FaultAnswers, FaultPlan, answer, misbehave
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret-0123456789"
@@ -52,6 +51,15 @@ SYSTEM_FAULT = {"Fault": {"Error": [{
 
 def parse_ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+_JSON = {"Content-Type": "application/json;charset=UTF-8",
+         "intuit_tid": "1-6788f7a0-06c38dcf1bba5a6e36487d41"}
+ANSWERS = FaultAnswers(
+    throttle=(429, {**_JSON, "Content-Type": "application/xml"}, THROTTLE_XML),
+    unavailable=((503, {**_JSON, "Content-Type": "text/html"},
+                  b"<html><body>Service Unavailable</body></html>"),
+                 (500, _JSON, json.dumps(SYSTEM_FAULT).encode())),
+    fault_in_200=(200, _JSON, json.dumps(SYSTEM_FAULT).encode()))
 
 
 @dataclass
@@ -146,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         st = self.state
         fault = st.faults.choose() if st.faults else None
-        if fault is not None and self._misbehave(fault):
+        if fault is not None and misbehave(self, fault, st.faults, ANSWERS):
             return
         with st.lock:
             st.requests.append(f"GET {self.path}")
@@ -183,28 +191,6 @@ class _Handler(BaseHTTPRequestHandler):
                     "customers, items, vendors or employees.", "code": "610", "element": ""}],
                     "type": "ValidationFault"}, "time": "2024-06-20T13:16:17.000-07:00"})
             return self._send(200, {entity: obj, "time": "2024-06-20T13:16:17.000-07:00"})
-
-    def _misbehave(self, fault: str) -> bool:
-        """Answer (or not) as a failing Intuit would; False: answer normally after all."""
-        plan = self.state.faults
-        assert plan is not None
-        if fault == "429":
-            self._send(429, THROTTLE_XML, {"Content-Type": "application/xml",
-                                           **plan.retry_after()})
-        elif fault == "5xx":
-            if plan.flip():
-                self._send(503, b"<html><body>Service Unavailable</body></html>",
-                           {"Content-Type": "text/html"})
-            else:
-                self._send(500, SYSTEM_FAULT)
-        elif fault == "fault200":
-            self._send(200, SYSTEM_FAULT)
-        elif fault == "drop":
-            self.close_connection = True  # read the request, answer nothing, hang up
-        elif fault == "slow":
-            time.sleep(plan.slow_seconds)  # the client has given up by now
-            return False
-        return True
 
     def _query(self, query: str) -> dict[str, Any]:
         m = _QUERY.match(query.strip())

@@ -37,12 +37,20 @@ import httpx
 
 from blippsync.connector import ConnectorContext
 from connectors.jobber.mapping import parse_time
-from fakes.faults import FaultPlan, answer
+from fakes.faults import FaultAnswers, FaultPlan, answer, misbehave
 from fakes.jobber_cost import requested_cost, root_field
 
 ACCOUNT_ID = "Z2lkOi8vSm9iYmVyL0FjY291bnQvMjQ4NjkzNA=="
 API_VERSION = "2025-04-16"
 BASE_TIME = datetime(2025, 6, 1, tzinfo=UTC)
+_JSON = {"Content-Type": "application/json"}
+ANSWERS = FaultAnswers(
+    throttle=(429, _JSON, b'{"message":"Too Many Requests"}'),
+    unavailable=((500, _JSON, b'{"message":"Service temporarily unavailable"}'),
+                 (503, _JSON, b'{"message":"Service temporarily unavailable"}')),
+    fault_in_200=(200, _JSON, json.dumps({"errors": [{
+        "message": "Internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}],
+        "data": None}).encode()))
 
 
 def encoded_id(kind: str, number: int) -> str:
@@ -293,16 +301,18 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == "/api/oauth/token":
             fault = fake.token_faults.choose() if fake.token_faults else None
-            if fault not in (None, "drop", "slow") and self._misbehave(fault, fake.token_faults):
+            if fault not in (None, "drop", "slow") and misbehave(
+                    self, fault, fake.token_faults, ANSWERS):
                 return
             status, payload = fake.token(dict(parse_qsl(body.decode())))
-            if fault in ("drop", "slow") and self._misbehave(fault, fake.token_faults):
+            if fault in ("drop", "slow") and misbehave(
+                    self, fault, fake.token_faults, ANSWERS):
                 return  # rotated, but the answer is lost
             return self._send(status, json.dumps(payload).encode(), "application/json")
         if self.path != "/api/graphql":
             return self._send(404, b"not found", "text/plain")
         fault = fake.faults.choose() if fake.faults else None
-        if fault is not None and self._misbehave(fault, fake.faults):
+        if fault is not None and misbehave(self, fault, fake.faults, ANSWERS):
             return
         fake.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
         if fake.pending_statuses:
@@ -318,27 +328,6 @@ class _Handler(BaseHTTPRequestHandler):
         request = json.loads(body)
         result = fake.graphql(request["query"], request.get("variables") or {})
         self._send(200, json.dumps(result).encode(), "application/json")
-
-    def _misbehave(self, fault: str, plan: FaultPlan | None) -> bool:
-        """Answer (or not) as a failing Jobber would; False: answer normally after all."""
-        assert plan is not None
-        if fault == "429":
-            self._send(429, b'{"message":"Too Many Requests"}', "application/json",
-                       plan.retry_after())
-        elif fault == "5xx":
-            self._send(503 if plan.flip() else 500,
-                       b'{"message":"Service temporarily unavailable"}', "application/json")
-        elif fault == "fault200":
-            self._send(200, json.dumps({"errors": [{
-                "message": "Internal server error", "extensions": {
-                    "code": "INTERNAL_SERVER_ERROR"}}], "data": None}).encode(),
-                "application/json")
-        elif fault == "drop":
-            self.close_connection = True  # read the request, answer nothing, hang up
-        elif fault == "slow":
-            time.sleep(plan.slow_seconds)  # the client has given up by now
-            return False
-        return True
 
     def _send(self, status: int, body: bytes, content_type: str,
               headers: dict[str, str] | None = None) -> None:

@@ -9,7 +9,9 @@
   3% SystemFault in a 200, 2% dropped connections, 20% of token answers lost) killed at a
   random instant, then `run-once` again;
 - smtp: two `blippsync run` daemons sending `messages` emails through an aiosmtpd server
-  taking 20 ms per message; one daemon killed at a random instant, another started.
+  taking 20 ms per message (batches of 40, chunks of 20, a 30 s send lease); one daemon
+  killed at a random instant, another started; after the lease the dead daemon's chunk is
+  `unknown`, and those the SMTP server never received are released by the operator path.
 
 Each trial's final state is compared with a clean run: customers and events equal, no
 message received twice, at most `journeys.in_flight_chunk` (20 here) unknown per kill.

@@ -245,7 +245,7 @@ def _free_port() -> int:
 
 
 def _daemon_config(path: Path, database_url: str, smtp_port: int, chunk: int,
-                   lease_seconds: int) -> Path:
+                   lease_seconds: int, batch: int) -> Path:
     path.write_text("\n".join([
         "[database]", f'url = "{database_url}"', "pool_size = 3",
         "[channels]", 'email = "smtp"',
@@ -253,7 +253,7 @@ def _daemon_config(path: Path, database_url: str, smtp_port: int, chunk: int,
         'from_address = "reviews@crash.test"', "timeout_seconds = 10",
         "[journeys]", f"in_flight_chunk = {chunk}", f"send_lease_seconds = {lease_seconds}",
         "[daemon]", "tick_seconds = 0.2", "journey_interval_seconds = 0.3",
-        "journey_batch_size = 100", "inbox_scan_seconds = 3600",
+        f"journey_batch_size = {batch}", "inbox_scan_seconds = 3600",
         "[http]", "enabled = false",
     ]) + "\n")
     return path
@@ -267,8 +267,11 @@ def _settled(db: Database, business: Any) -> bool:
 
 
 def smtp_trials(db: Database, database_url: str, tmp_path: Path, messages: int, trials: int,
-                seed: int = 11, chunk: int = 20, smtp_delay: float = 0.01, lease_seconds: int = 3,
-                log: Callable[[str], None] = lambda s: None) -> TrialReport:
+                seed: int = 11, chunk: int = 20, smtp_delay: float = 0.01, lease_seconds: int = 30,
+                batch: int = 40, log: Callable[[str], None] = lambda s: None) -> TrialReport:
+    """The send lease must outlast a live daemon's batch (`batch` messages through the slow
+    server), as `journeys.send_lease_seconds` must in production: a live but slower sender
+    would otherwise see its in-flight chunk given up on as unknown by another daemon."""
     from blippsync.journeys.unknown import list_unknown, release_unknown
 
     report = TrialReport("smtp")
@@ -277,7 +280,8 @@ def smtp_trials(db: Database, database_url: str, tmp_path: Path, messages: int, 
     port = _free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
-    config = _daemon_config(tmp_path / "daemon.toml", database_url, port, chunk, lease_seconds)
+    config = _daemon_config(tmp_path / "daemon.toml", database_url, port, chunk, lease_seconds,
+                            batch)
     email = [{"type": "email", "delay_minutes": 0, "purpose": "thank_you",
               "subject": "Thanks {{ customer.first_name }}", "body": "Thank you!"}]
     expected_seconds = messages * smtp_delay / 2 + 2  # two daemons sending

@@ -31,7 +31,7 @@ def test_quickbooks_backfill_under_faults_killed_then_run_again_equals_the_sourc
 def test_daemons_sending_through_slow_smtp_killed_send_nothing_twice(
         db: Database, database_url: str, tmp_path: Path) -> None:
     report = smtp_trials(db, database_url, tmp_path, messages=120, trials=2, chunk=10,
-                         smtp_delay=0.02)
+                         smtp_delay=0.02, lease_seconds=10, batch=30)
     assert report.problems == [], report.line()
     assert report.sent_twice == 0
     assert all(n <= 10 for n in report.unknown_per_kill)  # journeys.in_flight_chunk

@@ -16,13 +16,14 @@ reproducible, and counts what it injected.
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 KINDS = ("429", "5xx", "fault200", "drop", "slow")
 
@@ -126,3 +127,14 @@ def misbehave(handler: BaseHTTPRequestHandler, fault: str, plan: FaultPlan | Non
         time.sleep(plan.slow_seconds)  # the client has given up by now
         return False
     return True
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A loopback server that takes a client hanging up on it (a killed process, a client
+    that gave up on a slow answer) in its stride instead of printing a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]

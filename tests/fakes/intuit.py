@@ -23,11 +23,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from fakes.faults import FaultAnswers, FaultPlan, answer, misbehave
+from fakes.faults import FaultAnswers, FaultPlan, QuietServer, answer, misbehave
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret-0123456789"
@@ -232,7 +232,7 @@ def fake_intuit(state: IntuitState | None = None) -> Iterator[tuple[str, IntuitS
     """Serve the fake on 127.0.0.1:<free port>; yields (base URL, state)."""
     state = state or IntuitState()
     handler = type("Handler", (_Handler,), {"state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -37,7 +37,7 @@ import httpx
 
 from blippsync.connector import ConnectorContext
 from connectors.jobber.mapping import parse_time
-from fakes.faults import FaultAnswers, FaultPlan, answer, misbehave
+from fakes.faults import FaultAnswers, FaultPlan, QuietServer, answer, misbehave
 from fakes.jobber_cost import requested_cost, root_field
 
 ACCOUNT_ID = "Z2lkOi8vSm9iYmVyL0FjY291bnQvMjQ4NjkzNA=="
@@ -127,7 +127,7 @@ class JobberFake:
         class Handler(_Handler):
             owner = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True).start()

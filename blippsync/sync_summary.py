@@ -28,6 +28,7 @@ class SyncSummary:
     throttle_wait_seconds: float = 0.0  # slept for the remote's rate limits
     error: str | None = None
     skipped: str | None = None  # why the pass did not run (another process holds it)
+    locked_out: bool = False  # failed because another process held the connection's lock
     interrupted: bool = False
 
     def add_throttle_wait(self, seconds: float) -> None:

@@ -104,7 +104,8 @@ def test_inbox_files_are_imported_and_filed_with_reports(db, cli_env, tmp_path) 
     stranger = inbox / str(uuid.uuid4())
     stranger.mkdir()
     (stranger / "orphan.csv").write_text("Name\nNobody\n")
-    env = {**cli_env, "BLIPPSYNC_CSV_INBOX_DIR": str(inbox)}
+    env = {**cli_env, "BLIPPSYNC_CSV_INBOX_DIR": str(inbox),
+           "BLIPPSYNC_CSV_INBOX_SETTLE_SECONDS": "0"}
     out = _cli(env, "run-once", "--json")
     assert out.returncode == 1  # the bad file and the unknown business fail; the good one lands
     report = json.loads(out.stdout)

@@ -296,7 +296,8 @@ def test_csv_inbox_is_imported_and_file_connections_are_never_claimed(tmp_path, 
     inbox.mkdir(parents=True)
     (inbox / "customers.csv").write_text("Name,Email\nAda Csv,ada@csv.test\nBo Csv,bo@csv.test\n")
     config = _config(tmp_path, database_url, remote).with_values(
-        csv__inbox_dir=str(tmp_path / "inbox"), daemon__inbox_scan_seconds=0.5)
+        csv__inbox_dir=str(tmp_path / "inbox"), csv__inbox_settle_seconds=0,
+        daemon__inbox_scan_seconds=0.5)
     with Running(Daemon(config, db, plugins)):
         _wait(lambda: _scalar(db, "SELECT count(*) FROM customers WHERE source = 'csv'") == 2,
               what="the inbox file imported")

@@ -163,6 +163,9 @@ def _print_one(summary: SyncSummary, as_json: bool) -> None:
     if as_json:
         echo_json(summary.as_dict())
         return
+    if summary.locked_out:  # nothing ran: no counts to show, only why
+        click.echo(f"error: {summary.error}", err=True)
+        return
     c = summary.counts
     verb = "would be" if summary.dry_run else "were"
     click.echo(f"{c.created} customers {verb} created, {c.updated} updated, {c.unchanged} "

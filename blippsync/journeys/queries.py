@@ -163,11 +163,14 @@ COPY_LEDGER = """
     FROM STDIN
 """
 
-MARK_IN_FLIGHT = sa.text("""
-    UPDATE public.review_requests SET in_flight_since = :now, attempts = attempts + 1
-    WHERE id = ANY(:ids) AND in_flight_since IS NULL AND status = 'scheduled'
-    RETURNING id
-""")
+# psycopg-level: now, ids, the rendered message of each (to, subject, body)
+MARK_IN_FLIGHT = """
+    UPDATE public.review_requests r
+    SET in_flight_since = %b, attempts = r.attempts + 1, metadata = r.metadata || u.message
+    FROM unnest(%b::uuid[], %b::text[]::jsonb[]) AS u(id, message)
+    WHERE r.id = u.id AND r.in_flight_since IS NULL AND r.status = 'scheduled'
+    RETURNING r.id
+"""
 
 MARK_UNKNOWN = sa.text("""
     UPDATE public.review_requests

@@ -16,7 +16,7 @@ from blippsync.errors import AuthError
 from blippsync.records import Record
 from connectors.jobber import auth, queries, webhooks
 from connectors.jobber.fetch import fetch_notices
-from connectors.jobber.graphql import GraphQLClient
+from connectors.jobber.graphql import GraphQLClient, retry_policy
 from connectors.jobber.incremental import run_pass
 from connectors.jobber.mapping import INVOICE_PAID, JOB_COMPLETED
 from connectors.jobber.settings import JobberSettings
@@ -72,6 +72,7 @@ class JobberConnector:
         s = settings or JobberSettings.from_mapping(ctx.settings)
         return GraphQLClient(ctx.http, s.graphql_url, s.api_version, ctx.tokens, ctx.log,
                              timeout_seconds=s.request_timeout_seconds,
+                             policy=retry_policy(s.backoff_seconds),
                              on_throttle_wait=ctx.on_throttle_wait)
 
     def account_id(self, ctx: ConnectorContext, gql: GraphQLClient) -> str:

@@ -21,18 +21,26 @@ from blippsync.customers import customer_for, merge_customers
 from blippsync.database import driver_connection
 from blippsync.ids import uuid7
 from blippsync.normalize import (
+    MOBILE,
+    OTHER,
+    PRIMARY,
     Problem,
-    normalize_email,
     normalize_name,
     normalize_phone,
     normalize_tags,
+    split_emails,
+    split_phones,
 )
-from blippsync.records import CustomerMerge, CustomerRecord, EventRecord, Rejected
+from blippsync.records import CustomerMerge, CustomerRecord, EventRecord, Note, Rejected
 from blippsync.sqlfiles import load
 
 _SQL = load("batch")
-_CUSTOMER_COLUMNS = ("seq", "new_id", "external_id", "name", "email", "phone", "address", "tags",
-                     "archived", "deleted", "review_ok", "sms_allowed", "email_seen")
+_CUSTOMER_COLUMNS = ("seq", "new_id", "external_id", "name", "email", "phone", "mobile", "phones",
+                     "other_emails", "address", "tags", "archived", "deleted", "review_ok",
+                     "sms_allowed", "email_seen", "parent_external_id", "label")
+_MERGEABLE = range(3, len(_CUSTOMER_COLUMNS) - 3)  # name .. sms_allowed
+_JSON_LISTS = (_CUSTOMER_COLUMNS.index("phones"), _CUSTOMER_COLUMNS.index("other_emails"),
+               _CUSTOMER_COLUMNS.index("tags"))
 _EVENT_COLUMNS = ("event_type", "dedupe_key", "external_customer_id", "occurred_at", "payload",
                   "historical")
 _PREPARE_STEPS = ("create_customer_stage", "index_stage_seq", "index_stage_email",
@@ -40,8 +48,7 @@ _PREPARE_STEPS = ("create_customer_stage", "index_stage_seq", "index_stage_email
                   "no_hash_joins", "no_merge_joins")
 _MERGE_STEPS = ("resolve_by_key", "resolve_by_alias", "find_email_holders", "resolve_by_email",
                 "unmatch_email_duplicates", "find_email_conflicts", "mark_email_conflicts",
-                "find_email_conflicts_in_batch",
-                "insert_new_customers")
+                "join_shared_in_batch", "find_email_conflicts_in_batch", "resolve_sites")
 MAX_REPORTED_PROBLEMS = 1000
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -70,6 +77,7 @@ class BatchCounts:
     historical: int = 0
     duplicate: int = 0
     merged: int = 0
+    joined: int = 0  # records that reach another customer through a shared email
 
     def add(self, other: BatchCounts) -> None:
         for name in self.__dataclass_fields__:
@@ -96,21 +104,87 @@ class Batch:
         if not external_id:
             self.reject(Rejected("a customer record has no external id", record.location))
             return
-        email, email_problem = normalize_email(record.email)
-        phone, phone_problem = normalize_phone(record.phone, country)
-        for problem in (email_problem, phone_problem):
-            if problem is not None:
-                self._problem(problem, record.location, external_id)
+        parent = (record.parent_external_id or "").strip()
+        if parent and parent != external_id:
+            self._add_site(record, external_id, parent)
+            return
+        emails = self._emails(record, external_id)
+        email = emails[0] if emails else None
+        phone, mobile, phones = self._phones(record, external_id, country)
+        name = normalize_name(record.name)
+        if not (name or email or phone) and (record.email or record.phone or record.mobile) \
+                and not record.deleted:
+            self.reject(Rejected("no name, and no valid email or phone: not imported",
+                                 record.location))
+            return
         tags = normalize_tags(record.tags)
         # an email already used in this batch under another id: the database decides whether
         # that is one customer or a clash; every other row skips that check
         first_owner = self._email_owners.setdefault(email, external_id) if email else external_id
-        self._seq += 1
-        self.customers[external_id] = (
-            self._seq, uuid7(), external_id, normalize_name(record.name), email, phone,
+        self._stage(external_id, [
+            name, email, phone, mobile, phones, json.dumps(emails[1:]) if len(emails) > 1 else None,
             normalize_name(record.address), json.dumps(tags) if tags else None,
             record.archived, record.deleted, record.review_requests_allowed, record.sms_allowed,
-            first_owner != external_id)
+            first_owner != external_id, None, None])
+
+    def _add_site(self, record: CustomerRecord, external_id: str, parent: str) -> None:
+        """A sub-customer: nothing of it reaches the parent's contact details; its name
+        labels the events it brings."""
+        self._stage(external_id, [None, None, None, None, None, None, None, None, None,
+                                  False, None, None, False, parent,
+                                  normalize_name(record.name)])
+
+    def _stage(self, external_id: str, values: list[Any]) -> None:
+        """Stage a row; a second record of the same id in the batch fills in what it does
+        not say from the first (a later row's blank cell never erases a value)."""
+        self._seq += 1
+        earlier = self.customers.get(external_id)
+        if earlier is not None:
+            for i in _MERGEABLE:
+                if values[i - 3] is None:
+                    values[i - 3] = earlier[i]
+                elif i in _JSON_LISTS and earlier[i] is not None:
+                    old, new = json.loads(earlier[i]), json.loads(values[i - 3])
+                    values[i - 3] = json.dumps(old + [v for v in new if v not in old])
+            values[12] = values[12] or earlier[15]  # email_seen goes with the email
+        self.customers[external_id] = (self._seq, uuid7(), external_id, *values)
+
+    def _emails(self, record: CustomerRecord, external_id: str) -> list[str]:
+        found, problems = split_emails(record.email)
+        for more in record.emails:
+            extra, extra_problems = split_emails(more)
+            found += [e for e in extra if e not in found]
+            problems += extra_problems
+        for problem in problems:
+            self._problem(problem, record.location, external_id)
+        return found
+
+    def _phones(self, record: CustomerRecord, external_id: str, country: str
+                ) -> tuple[str | None, str | None, str | None]:
+        """(primary, mobile, every number as JSON): the first primary number (else any
+        landline, else the mobile), the first mobile, and all of them with their kind."""
+        raw = split_phones(record.phone, PRIMARY) + split_phones(record.mobile, MOBILE)
+        for more in record.phones:
+            raw += split_phones(more, OTHER)
+        if not raw:
+            return None, None, None
+        numbers: list[tuple[str, str]] = []
+        for text, kind in raw:
+            e164, problem = normalize_phone(text, country)
+            if problem is not None:
+                self._problem(problem, record.location, external_id)
+            elif e164 is not None and all(n != e164 for n, _ in numbers):
+                numbers.append((e164, kind))
+        if not numbers:
+            return None, None, None
+        if len(numbers) == 1:  # the common case, without json.dumps
+            e164, kind = numbers[0]
+            return (e164, e164 if kind == MOBILE else None,
+                    f'[{{"number": "{e164}", "kind": "{kind}"}}]')
+        mobile = next((n for n, k in numbers if k == MOBILE), None)
+        primary = next((n for n, k in numbers if k == PRIMARY), None) or \
+            next((n for n, k in numbers if k == OTHER), None) or mobile or numbers[0][0]
+        return primary, mobile, json.dumps([{"number": n, "kind": k} for n, k in numbers])
 
     def add_event(self, record: EventRecord, target: BatchTarget) -> None:
         if record.occurred_at.tzinfo is None:
@@ -132,12 +206,22 @@ class Batch:
         self.events.append((record.event_type, record.dedupe_key, record.customer_external_id,
                             record.occurred_at, json.dumps(payload, default=str), historical))
 
+    def note(self, note: Note) -> None:
+        if len(self.problems) < MAX_REPORTED_PROBLEMS:
+            self.problems.append({"kind": "note", "reason": note.message,
+                                  "location": note.location, "field": note.field,
+                                  **({"data": dict(note.data)} if note.data else {})})
+
     def reject(self, rejected: Rejected) -> None:
         self.rejected += 1
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
             self.problems.append({"kind": "rejected", "reason": rejected.reason,
                                   "location": rejected.location, "field": rejected.field,
                                   "value": rejected.value})
+
+    def add_identity_event(self, event: dict[str, Any]) -> None:
+        if len(self.problems) < MAX_REPORTED_PROBLEMS:
+            self.problems.append(event)
 
     def _problem(self, problem: Problem, location: str | None, external_id: str) -> None:
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
@@ -158,9 +242,12 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
         _copy(conn, "blipp_stage_customers", _CUSTOMER_COLUMNS, batch.customers.values())
         for step in _MERGE_STEPS:
             conn.execute(_SQL[step], params)
+        _settle_sites(conn, target, batch)
+        conn.execute(_SQL["insert_new_customers"], params)
         counts.updated = conn.execute(_SQL["update_changed_customers"], params).rowcount
+        conn.execute(_SQL["fill_from_shared_records"], params)
         conn.execute(_SQL["insert_aliases"], params)
-        conn.execute(_SQL["record_email_conflicts"], params)
+        _report_identities(conn, params, batch, counts)
         row = conn.execute(_SQL["count_customers"]).one()
         counts.created, counts.conflicts = row.created, row.conflicts
         counts.unchanged = row.existing - counts.updated
@@ -181,6 +268,36 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
             "emitted": counts.emitted, "historical": counts.historical,
             "duplicate": counts.duplicate})
     return counts
+
+
+def _settle_sites(conn: sa.Connection, target: BatchTarget, batch: Batch) -> None:
+    """Sites whose parent is unknown are reported and dropped; a site once stored as a
+    customer of its own is merged into its parent's customer."""
+    for row in conn.execute(_SQL["unresolved_sites"]):
+        batch.reject(Rejected(f"sub-customer {row.label or row.external_id!r} names parent "
+                              f"{row.parent_external_id}, which is not known: not imported",
+                              f"{target.source} customer {row.external_id}"))
+    for row in conn.execute(_SQL["legacy_sites"]).all():
+        merge_customers(conn, target.business_id, row.customer_id, row.own_id)
+
+
+def _report_identities(conn: sa.Connection, params: Mapping[str, Any], batch: Batch,
+                       counts: BatchCounts) -> None:
+    """Joins by shared email and held-back emails, into the store and the run's report."""
+    for row in conn.execute(_SQL["record_shared_email_merges"], params):
+        counts.joined += 1
+        batch.add_identity_event({"kind": "merged", "external_id": row.external_id,
+                                  "customer_id": str(row.customer_id), "field": "email",
+                                  "value": row.value,
+                                  "reason": "shares this email with another record; both "
+                                            "reach one customer"})
+    for row in conn.execute(_SQL["record_email_conflicts"], params):
+        batch.add_identity_event({"kind": "conflict", "external_id": row.external_id,
+                                  "customer_id": str(row.customer_id),
+                                  "conflicting_customer_id": str(row.conflicting_customer_id),
+                                  "field": "email", "value": row.value,
+                                  "reason": "the email already belongs to another customer; "
+                                            "kept on that customer"})
 
 
 def _copy(conn: sa.Connection, table: str, columns: tuple[str, ...], rows: Any) -> None:

@@ -160,7 +160,8 @@ def _run_pass(db: Database, conn: sa.Connection, config: Config, connection: Con
 def _finish_run(conn: sa.Connection, summary: SyncSummary) -> None:
     conn.rollback()
     details = {"problems": summary.problems[:MAX_REPORTED_PROBLEMS],
-               "conflicts": summary.counts.conflicts, "merged": summary.counts.merged}
+               "conflicts": summary.counts.conflicts, "merged": summary.counts.merged,
+               "joined": summary.counts.joined}
     connection_step = ("finish_connection_failed" if summary.error
                        else "finish_connection_interrupted" if summary.interrupted
                        else "finish_connection_ok")

@@ -46,7 +46,7 @@ def test_import_reports_bad_rows_and_imports_every_good_one(db, cli_env, tmp_pat
     assert (summary["created"], summary["rejected"]) == (5, 1)
     problems = {(p["location"], p["field"], p["reason"]) for p in summary["problems"]}
     assert any(loc == "export.csv:3" for loc, _f, _r in problems)  # the empty row A2
-    assert ("export.csv:8", "email", "not a valid email address") in problems
+    assert ("export.csv:8", "email", "not a valid email address (no @)") in problems
     with db.connect() as conn:
         rows = conn.execute(sa.text("SELECT external_id, name, email, phone FROM customers "
                                     "ORDER BY external_id")).all()

@@ -257,3 +257,17 @@ def test_outbox_is_the_default_channel(db: Database, database_url: str, tmp_path
     assert len(files) == 1 and "Thanks Ada" in files[0].read_text()
     log_lines = (tmp_path / "outbox" / "outbox.jsonl").read_text().splitlines()
     assert len(log_lines) == 1
+
+
+def test_sms_goes_to_the_mobile_number_when_the_customer_has_one(
+        db: Database, database_url: str, tmp_path: Path) -> None:
+    config, *_ = _enroll(db, database_url, tmp_path, phone="+16175550142")  # the landline
+    _sql(db, "UPDATE public.customers SET mobile_phone = '+16175550143'")
+    channel = Scripted()
+    execute_due_steps(db, config, {"scripted": channel}, now=NOW)
+    assert [m.to for m in channel.sent] == ["+16175550143"]
+    # and a STOP from that mobile finds the customer
+    business_id = rows(db, "SELECT business_id FROM public.customers")[0].business_id
+    record_inbound_sms(db, business_id=business_id, from_number="+16175550143", body="STOP",
+                       provider_id="SM1", now=NOW)
+    assert rows(db, "SELECT opted_out FROM public.customers")[0].opted_out is True

@@ -77,9 +77,10 @@ def test_throttle_xml_and_503_retry_after_then_pages_to_the_empty_page(
                                options={"sleep": waits.append,
                                         "rate_limiter": LocalRateLimiter(tmp_path, 500, 10)})
         records = []
-        for record in QBO._by_query(ctx, QBO._client(ctx, QboSettings.from_mapping(ctx.settings)),
-                                    "Customer", {"Customer": _mark()}, QboSettings.from_mapping(
-                                        ctx.settings)):
+        client = QBO._client(ctx, QboSettings.from_mapping(ctx.settings))
+        for record in QBO._by_query(ctx, client, "Customer", {"Customer": _mark()},
+                                    QboSettings.from_mapping(ctx.settings),
+                                    QBO._family(ctx, client)):
             records.append(record)
     assert waits == [60.0, 7.0]  # 60 s after a throttle without Retry-After; then Retry-After
     assert "intuit_tid=1-6788f7a0-06c38dcf1bba5a6e36487d41" in caplog.text
@@ -168,8 +169,8 @@ def test_customer_mapping_fallbacks_and_absent_subobjects() -> None:
     assert full.address == "7 Main St, Mountain View, CA 94043"
     bare = customer_record({"Id": "8", "GivenName": "Ann", "FamilyName": "Lee",
                             "Mobile": {"FreeFormNumber": "415-555-0101"}})
-    assert (bare.name, bare.email, bare.phone, bare.address, bare.archived) == (
-        "Ann Lee", None, "415-555-0101", None, False)
+    assert (bare.name, bare.email, bare.phone, bare.mobile, bare.address, bare.archived) == (
+        "Ann Lee", None, None, "415-555-0101", None, False)
     company = customer_record({"Id": "9", "CompanyName": "Acme", "PrimaryPhone": {},
                                "PrimaryEmailAddr": {"Address": None}, "Active": False})
     assert (company.name, company.phone, company.email, company.archived) == (

@@ -85,9 +85,9 @@ def test_throttle_xml_and_503_retry_after_then_pages_to_the_empty_page(
     assert waits == [60.0, 7.0]  # 60 s after a throttle without Retry-After; then Retry-After
     assert "intuit_tid=1-6788f7a0-06c38dcf1bba5a6e36487d41" in caplog.text
     customers = [r for r in records if isinstance(r, CustomerRecord)]
-    assert [(c.external_id, c.name, c.phone, c.archived) for c in customers] == [
-        ("123", "Sample Customer", None, False),
-        ("58", "James King", "(555) 555-5555", True)]
+    assert [(c.external_id, c.name, c.phone, c.mobile, c.archived) for c in customers] == [
+        ("123", "Sample Customer", None, None, False),
+        ("58", "James King", None, "(555) 555-5555", True)]
     assert customers[1].address == "Cool Cars, 65 Ocean Dr., Half Moon Bay, CA  94213"
     assert isinstance(records[-1], Checkpoint)
 

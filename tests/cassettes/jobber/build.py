@@ -43,7 +43,8 @@ def client(n: int, **over: Any) -> dict[str, Any]:
             "name": f"Client {n}", "companyName": None, "isArchived": False,
             "updatedAt": f"2025-06-0{n}T16:31:36-06:00", "receivesReviewRequests": True,
             "emails": [{"address": f"client{n}@example.com", "primary": True}],
-            "phones": [{"number": f"(555) 010-000{n}", "primary": True, "smsAllowed": True}],
+            "phones": [{"number": f"(555) 010-000{n}", "primary": True, "smsAllowed": True,
+                        "description": "Main"}],
             "billingAddress": {"street1": f"{n} Elm St", "street2": None, "city": "Calgary",
                                "province": "AB", "postalCode": "T2P 1J9", "country": "Canada"}}
     node.update(over)
@@ -113,13 +114,13 @@ def main() -> None:
     throttled = {"errors": [{"message": "Throttled", "extensions": {
         "code": "THROTTLED",
         "documentation": "https://developer.getjobber.com/docs/using_jobbers_api/api_rate_limits"}}],
-        "extensions": {"cost": cost(1702, 0, 1200), "versioning": {"version": VERSION}}}
+        "extensions": {"cost": cost(1802, 0, 1300), "versioning": {"version": VERSION}}}
     write("throttled", [
         (request(queries.CLIENTS, page(100, None, None)), response(throttled)),
         (request(queries.CLIENTS, page(100, None, None)),
          response({"data": {"clients": {"nodes": [client(1)],
                                          "pageInfo": {"endCursor": "MQ", "hasNextPage": False}}},
-                   "extensions": extensions(1702, 19, 1700, warn=False)})),
+                   "extensions": extensions(1802, 19, 1800, warn=False)})),
     ])
     write("expired_token", [
         (request(queries.CLIENTS, page(100, None, None)),
@@ -127,7 +128,7 @@ def main() -> None:
         (request(queries.CLIENTS, page(100, None, None)),
          response({"data": {"clients": {"nodes": [client(1)],
                                          "pageInfo": {"endCursor": "MQ", "hasNextPage": False}}},
-                   "extensions": extensions(1702, 19, 9981, warn=False)})),
+                   "extensions": extensions(1802, 19, 9981, warn=False)})),
     ])
     hidden = {"errors": [{"message": "The field jobs on an object of type Query was hidden due "
                                      "to permissions", "locations": [{"line": 3, "column": 3}],

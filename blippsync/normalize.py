@@ -39,7 +39,7 @@ _EXCEL_SCIENTIFIC = re.compile(r"^\s*\d(?:[.,]\d+)?E\+?\d+\s*$", re.IGNORECASE)
 _PHONE_ITEM = re.compile(
     r"(?:(?P<label>[^\W\d_][^\W\d_ .]*(?:[ .][^\W\d_]+)*)\.?\s*:?\s*)?"
     r"(?P<number>\+?\(?\d[\d\s().-]*\d(?:\s*(?:ext\.?|x|#)\s*\d+)?|\d)", re.IGNORECASE)
-_PHONE_SEPARATORS = re.compile(r"[,;\n\r|]|\s/\s")
+_PHONE_SEPARATORS = re.compile(r":::|[,;\n\r|]|\s/\s")  # ":::" is Google's
 _MOBILE_WORDS = ("mobile", "mobil", "cell", "portable", "handy", "movil", "móvil", "celular",
                  "sms", "text")
 MOBILE, PRIMARY, OTHER = "mobile", "primary", "other"
@@ -139,7 +139,9 @@ def split_phones(raw: str | None, kind: str = PRIMARY
             elif label.startswith("fax"):
                 found.append((match.group("number").strip(), "fax"))
             else:
-                first = kind if not any(k == kind for _, k in found) else OTHER
+                # a cell the source calls mobile holds mobiles; elsewhere the first is main
+                first = kind if kind == MOBILE or not any(k == kind for _, k in found) \
+                    else OTHER
                 found.append((match.group("number").strip(), first))
     return found or [(text, kind)]
 

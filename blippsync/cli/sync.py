@@ -116,6 +116,20 @@ def _print_journeys(journeys: dict[str, Any]) -> None:
                "journeys completed" + (f"; stopped: {stopped}" if stopped else ""))
 
 
+_TROUBLE = ("rejected", "ignored_value")  # to stderr; notes and identity decisions to stdout
+
+
+def _problem_line(problem: dict[str, Any]) -> str:
+    kind = problem.get("kind")
+    if kind in ("merged", "conflict"):
+        what = "joined" if kind == "merged" else "conflict"
+        return (f"{what}: record {problem['external_id']} ({problem['value']}): "
+                f"{problem['reason']} [customer {problem['customer_id']}]")
+    where = f"{problem['location']}: " if problem.get("location") else ""
+    field = f"{problem['field']}: " if problem.get("field") else ""
+    return f"{where}{field}{problem['reason']}"
+
+
 def _result(summary: SyncSummary) -> str:
     if summary.skipped:
         return f"skipped: {summary.skipped}"
@@ -168,10 +182,12 @@ def _print_one(summary: SyncSummary, as_json: bool) -> None:
     click.echo(f"{c.created} customers {verb} created, {c.updated} updated, {c.unchanged} "
                f"unchanged, {c.rejected} rejected; {c.emitted} events {verb} emitted "
                f"({c.historical} historical, {c.duplicate} already known)")
+    if c.joined or c.conflicts:
+        click.echo(f"identity: {c.joined} record(s) joined a customer by a shared email, "
+                   f"{c.conflicts} email conflict(s) held back (see `blippsync conflicts "
+                   "list`)")
     for problem in summary.problems[:50]:
-        where = f"{problem['location']}: " if problem.get("location") else ""
-        field = f"{problem['field']}: " if problem.get("field") else ""
-        click.echo(f"  {where}{field}{problem['reason']}", err=True)
+        click.echo(f"  {_problem_line(problem)}", err=problem.get("kind") in _TROUBLE)
     if len(summary.problems) > 50:
         click.echo(f"  ... and {len(summary.problems) - 50} more (see --json)", err=True)
     if summary.error:

@@ -25,6 +25,7 @@ from connectors.csv.dates import DateParser
 
 EVENT_TYPE = "job_completed"
 MAX_VALUE_CHARS = 1000  # no name, address or list of contacts is longer: a pasted note is
+_ADDRESS = re.compile(r"[^\s<>,;\"()\[\]:]+@[^\s<>,;\"()\[\]]+")
 _REPORT_LINE = re.compile(
     r"^(?:(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday),|"
     r"(?:accrual|cash) basis\b|total\b|page \d+ of \d+)|\bgmt[+-]\d", re.IGNORECASE)
@@ -35,12 +36,22 @@ def derived_external_id(email: str, phone: str, name: str) -> str:
     name. Content, not position, so a re-export with rows reordered, added or removed
     maps every person to the same id (a row number would not)."""
     if email:
-        key = "email:" + email.strip().lower()
+        key = "email:" + _first_address(email)
     elif (digits := "".join(ch for ch in phone if ch.isdigit())):
         key = "phone:" + digits
     else:
         key = "name:" + " ".join(name.casefold().split())
     return "csv:" + hashlib.sha1(key.encode()).hexdigest()
+
+
+def _first_address(cell: str) -> str:
+    """The cell's first address, lower-cased: 'Mary <MARY@x.com>, b@y.com' -> 'mary@x.com',
+    so a later export writing the address plainly gives the same id."""
+    text = cell.strip().lower()
+    if any(ch in text for ch in " ,;<>\n"):
+        found = _ADDRESS.search(text)
+        return found.group(0) if found else text
+    return text
 
 
 # The order of the fields `RowConverter._get` returns.
@@ -102,6 +113,10 @@ class RowConverter:
             if _is_report_line(cells):
                 return (*notes, Note("a report title or footer line, not a customer: "
                                      "skipped", location))
+            if ":" in name and name.partition(":")[0].strip():
+                return (*notes, Note(f"{name!r} is a QuickBooks sub-customer (job) line "
+                                     "without contact details; its parent is the customer: "
+                                     "skipped", location, "name"))
             if not name:
                 if not any(c.strip() for c in cells):
                     return notes

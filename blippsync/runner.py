@@ -15,7 +15,7 @@ from typing import Any
 
 from blippsync.app import App
 from blippsync.businesses import get_business
-from blippsync.connections import Connection, ensure_connection, list_connections
+from blippsync.connections import Connection, connection_for_run, list_connections
 from blippsync.errors import BlippsyncError, MigrationError
 from blippsync.inbox import file_done, pending_files
 from blippsync.plugins import Plugins
@@ -115,7 +115,8 @@ def import_inbox(app: App, plugins: Plugins, flt: PassFilter, report: PassReport
         try:
             with app.db.begin() as conn:
                 get_business(conn, item.business_id)
-                connection = ensure_connection(conn, item.business_id, "csv")
+                connection = connection_for_run(conn, item.business_id, "csv",
+                                                dry_run=flt.dry_run)
         except BlippsyncError as exc:
             summary = SyncSummary(item.business_id, "csv", None, error=str(exc))
         else:

@@ -100,6 +100,8 @@ def _run_pass(db: Database, conn: sa.Connection, config: Config, connection: Con
                          horizon=timedelta(days=config["sync.backfill_horizon_days"]), now=now)
     if opts.dry_run:
         conn.begin()  # one transaction for the whole pass, rolled back: nothing is written
+        if not conn.execute(_SQL["connection_exists"], {"id": connection.id}).scalar():
+            target = BatchTarget(**{**target.__dict__, "connection_id": None})  # planned
     else:
         with conn.begin():
             # we hold the connection's lock: a run still "running" died with its process

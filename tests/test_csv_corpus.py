@@ -26,8 +26,8 @@ EXPECTED = {k: v for k, v in json.loads((CORPUS / "expected.json").read_text()).
 
 def import_file(db: Database, config: Config, path: Path, country: str = "US"
                 ) -> tuple[Any, SyncSummary]:
-    business = add_business(db, name="Corpus Co", owner_email="owner@corpus.example", timezone="UTC",
-                            country=country)
+    business = add_business(db, name="Corpus Co", owner_email="owner@corpus.example",
+                            timezone="UTC", country=country)
     with db.begin() as conn:
         connection = ensure_connection(conn, business, "csv")
     summary = sync_connection(db, config, connection, load_plugins().connector("csv"),

@@ -109,13 +109,15 @@ def _register_commands() -> None:
         connect,
         daemon,
         demo,
+        directory,
         jobber,
         journeys,
         keys,
         sync,
     )
 
-    for module in (admin, businesses, sync, demo, daemon, journeys, connect, jobber, keys):
+    for module in (admin, businesses, sync, demo, daemon, journeys, connect, jobber, keys,
+                   directory):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -152,7 +152,7 @@ def import_group() -> None:
 def import_csv(ctx: click.Context, file: Path, business: str, dry_run: bool, as_json: bool) -> None:
     """Import one CSV file of customers (and, with a date column, completed jobs)."""
     from blippsync.businesses import get_business
-    from blippsync.connections import ensure_connection
+    from blippsync.connections import connection_for_run
     from blippsync.errors import InputError
     from blippsync.sync import sync_connection
 
@@ -163,7 +163,7 @@ def import_csv(ctx: click.Context, file: Path, business: str, dry_run: bool, as_
     db = app.ready_db() if not dry_run else app.db
     with db.begin() as conn:
         get_business(conn, business_id)
-        connection = ensure_connection(conn, business_id, "csv")
+        connection = connection_for_run(conn, business_id, "csv", dry_run=dry_run)
     with _progress(not as_json) as progress:
         summary = sync_connection(db, app.config, connection, plugins.connector("csv"),
                                   SyncOptions(dry_run=dry_run, options={"path": file},
@@ -196,7 +196,7 @@ def _print_one(summary: SyncSummary, as_json: bool) -> None:
 
 @click.group("customers")
 def customers() -> None:
-    """Add customers by hand."""
+    """Customers: add one by hand, list, search and show them."""
 
 
 @customers.command("add")

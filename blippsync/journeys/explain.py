@@ -14,7 +14,8 @@ from blippsync.journeys.rules import REASONS
 
 _CUSTOMER = sa.text("""
     SELECT c.id, c.business_id, b.name AS business, b.timezone, b.subscription_status, c.name,
-           c.email, c.phone, c.mobile_phone, c.phones, c.other_emails, c.source, c.external_id, c.opted_out, c.archived, c.deleted_at,
+           c.email, c.phone, c.mobile_phone, c.phones, c.other_emails, c.source, c.external_id,
+           c.opted_out, c.archived, c.deleted_at,
            c.review_requests_allowed, c.sms_allowed, c.merged_into_id, c.created_at
     FROM public.customers c JOIN public.businesses b ON b.id = c.business_id WHERE c.id = :id
 """)

@@ -4,6 +4,9 @@
 -- one pass per connection at a time, across processes and machines
 SELECT pg_try_advisory_lock(hashtextextended('blippsync:connection:' || CAST(:id AS text), 0))
 
+-- name: connection_exists
+SELECT EXISTS (SELECT 1 FROM public.connections WHERE id = :id)
+
 -- name: unlock_connection
 SELECT pg_advisory_unlock(hashtextextended('blippsync:connection:' || CAST(:id AS text), 0))
 

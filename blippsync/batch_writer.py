@@ -72,7 +72,7 @@ class BatchCounts:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
-    conflicts: int = 0
+    conflicts: int = 0  # emails newly held back (an email another customer has)
     emitted: int = 0
     historical: int = 0
     duplicate: int = 0
@@ -249,7 +249,7 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
         conn.execute(_SQL["insert_aliases"], params)
         _report_identities(conn, params, batch, counts)
         row = conn.execute(_SQL["count_customers"]).one()
-        counts.created, counts.conflicts = row.created, row.conflicts
+        counts.created = row.created
         counts.unchanged = row.existing - counts.updated
     for merge in batch.merges:
         counts.merged += _merge(conn, target, merge)
@@ -292,6 +292,7 @@ def _report_identities(conn: sa.Connection, params: Mapping[str, Any], batch: Ba
                                   "reason": "shares this email with another record; both "
                                             "reach one customer"})
     for row in conn.execute(_SQL["record_email_conflicts"], params):
+        counts.conflicts += 1
         batch.add_identity_event({"kind": "conflict", "external_id": row.external_id,
                                   "customer_id": str(row.customer_id),
                                   "conflicting_customer_id": str(row.conflicting_customer_id),

@@ -113,8 +113,10 @@ def story_lines(report: dict[str, Any]) -> list[str]:
                                  ("no SMS", c["sms_allowed"] is False),
                                  (f"merged into {c['merged_into_id']}", c["merged_into_id"]))
                  if on]
+        mobile = f" (SMS to mobile {c['mobile_phone']})" \
+            if c["mobile_phone"] and c["mobile_phone"] != c["phone"] else ""
         lines.append(f"Customer {c['name'] or '(no name)'} <{c['email'] or 'no email'}> "
-                     f"{c['phone'] or 'no phone'} of {c['business']} "
+                     f"{c['phone'] or 'no phone'}{mobile} of {c['business']} "
                      f"(subscription {c['subscription_status']}, {c['timezone']})"
                      + (f" [{', '.join(flags)}]" if flags else ""))
     ev = report.get("event")

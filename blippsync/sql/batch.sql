@@ -316,8 +316,7 @@ RETURNING external_id, customer_id, conflicting_customer_id, value
 
 -- name: count_customers
 SELECT count(*) FILTER (WHERE customer_id IS NULL) AS created,
-       count(*) FILTER (WHERE customer_id IS NOT NULL) AS existing,
-       count(*) FILTER (WHERE NOT email_ok) AS conflicts
+       count(*) FILTER (WHERE customer_id IS NOT NULL) AS existing
 FROM blipp_stage_customers
 
 -- name: insert_events

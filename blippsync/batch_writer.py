@@ -45,10 +45,11 @@ _EVENT_COLUMNS = ("event_type", "dedupe_key", "external_customer_id", "occurred_
                   "historical")
 _PREPARE_STEPS = ("create_customer_stage", "index_stage_seq", "index_stage_email",
                   "create_event_stage", "clear_stages",
-                  "no_hash_joins", "no_merge_joins")
+                  "no_hash_joins", "no_merge_joins", "no_jit")
 _MERGE_STEPS = ("resolve_by_key", "resolve_by_alias", "find_email_holders", "resolve_by_email",
                 "unmatch_email_duplicates", "find_email_conflicts", "mark_email_conflicts",
-                "join_shared_in_batch", "find_email_conflicts_in_batch", "resolve_sites")
+                "join_shared_in_batch", "find_email_conflicts_in_batch", "resolve_sites",
+                "file_sites")
 MAX_REPORTED_PROBLEMS = 1000
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 

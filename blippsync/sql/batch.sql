@@ -28,6 +28,7 @@ CREATE TEMP TABLE IF NOT EXISTS blipp_stage_customers (
     email_seen     boolean NOT NULL DEFAULT false, -- an earlier row of the batch had it too
     parent_external_id text,        -- a sub-customer / site of this source id
     label          text,            -- a site's own name
+    parent_customer uuid,           -- the customer a site belongs to
     own_id         uuid             -- a site that was once stored as a customer of its own
 ) WITH (fillfactor = 50) ON COMMIT DELETE ROWS  -- room for HOT updates of the resolution columns
 
@@ -54,6 +55,13 @@ SET LOCAL enable_hashjoin = off
 
 -- name: no_merge_joins
 SET LOCAL enable_mergejoin = off
+
+-- name: no_jit
+-- the staged table is never analysed, so the planner guesses thousands of rows for
+-- filters that match none (sites, shared emails) and its cost estimate crosses
+-- jit_above_cost: measured 0.4 s of JIT compilation per statement per batch, for
+-- statements that run in milliseconds
+SET LOCAL jit = off
 
 -- name: index_stage_seq
 -- with nested loops only, the staged rows' own joins need these
@@ -152,24 +160,27 @@ WHERE s.email_seen AND s.email_ok AND first.email = s.email AND first.seq < s.se
   AND coalesce(first.customer_id, first.new_id) <> coalesce(s.customer_id, s.new_id)
 
 -- name: resolve_sites
--- 4. a sub-customer / job site belongs to its parent's customer (the parent is resolved
---    by its own key or alias, or is a record of this batch); one once stored as a customer
---    of its own is remembered in own_id and merged into the parent
+-- 4. a sub-customer / job site belongs to its parent's customer (the parent is a record of
+--    this batch, or resolved by its own key or alias); only site rows are looked at
 UPDATE blipp_stage_customers s
-SET own_id = CASE WHEN s.matched = 'key' AND s.customer_id <> p.customer_id
-                  THEN s.customer_id END,
-    customer_id = p.customer_id, matched = 'site'
-FROM (SELECT st.seq, coalesce(
-          (SELECT coalesce(par.customer_id, par.new_id) FROM blipp_stage_customers par
-           WHERE par.external_id = st.parent_external_id AND par.parent_external_id IS NULL),
-          (SELECT coalesce(c.merged_into_id, c.id) FROM public.customers c
-           WHERE c.business_id = :business_id AND c.source = :source
-             AND c.external_id = st.parent_external_id),
-          (SELECT i.customer_id FROM public.customer_identities i
-           WHERE i.business_id = :business_id AND i.source = :source
-             AND i.external_id = st.parent_external_id)) AS customer_id
-      FROM blipp_stage_customers st WHERE st.parent_external_id IS NOT NULL) p
-WHERE s.seq = p.seq AND p.customer_id IS NOT NULL
+SET parent_customer = coalesce(
+        (SELECT coalesce(par.customer_id, par.new_id) FROM blipp_stage_customers par
+         WHERE par.external_id = s.parent_external_id AND par.parent_external_id IS NULL),
+        (SELECT coalesce(c.merged_into_id, c.id) FROM public.customers c
+         WHERE c.business_id = :business_id AND c.source = :source
+           AND c.external_id = s.parent_external_id),
+        (SELECT i.customer_id FROM public.customer_identities i
+         WHERE i.business_id = :business_id AND i.source = :source
+           AND i.external_id = s.parent_external_id))
+WHERE s.parent_external_id IS NOT NULL
+
+-- name: file_sites
+-- one once stored as a customer of its own is remembered in own_id, to be merged into
+-- the parent
+UPDATE blipp_stage_customers
+SET own_id = CASE WHEN matched = 'key' AND customer_id <> parent_customer THEN customer_id END,
+    customer_id = parent_customer, matched = 'site'
+WHERE parent_customer IS NOT NULL
 
 -- name: unresolved_sites
 -- sites whose parent is not known: reported, never stored as customers to contact

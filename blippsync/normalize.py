@@ -39,6 +39,8 @@ _EXCEL_SCIENTIFIC = re.compile(r"^\s*\d(?:[.,]\d+)?E\+?\d+\s*$", re.IGNORECASE)
 _PHONE_ITEM = re.compile(
     r"(?:(?P<label>[^\W\d_][^\W\d_ .]*(?:[ .][^\W\d_]+)*)\.?\s*:?\s*)?"
     r"(?P<number>\+?\(?\d[\d\s().-]*\d(?:\s*(?:ext\.?|x|#)\s*\d+)?|\d)", re.IGNORECASE)
+_ONE_PHONE = re.compile(r"^[\d\s().+-]+$")  # no letters, labels or separators
+_ONE_EMAIL = re.compile(r"^[^\s,;<>:@]+@[^\s,;<>:@]+$")
 _PHONE_SEPARATORS = re.compile(r":::|[,;\n\r|]|\s/\s")  # ":::" is Google's
 _MOBILE_WORDS = ("mobile", "mobil", "cell", "portable", "handy", "movil", "móvil", "celular",
                  "sms", "text")
@@ -80,7 +82,7 @@ def split_emails(raw: str | None) -> tuple[list[str], list[Problem]]:
     `Name <addr>`, `mailto:` links. A cell with text but no usable address is a Problem."""
     if raw is None or not (text := raw.strip()):
         return [], []
-    if "@" in text and text.count("@") == 1 and not any(ch in text for ch in " ,;<>\n:"):
+    if _ONE_EMAIL.match(text):
         email, problem = normalize_email(text)  # the common case: one plain address
         return ([email] if email else []), ([problem] if problem else [])
     found: list[str] = []
@@ -124,7 +126,7 @@ def split_phones(raw: str | None, kind: str = PRIMARY
     The texts are not validated here (normalize_phone does that)."""
     if raw is None or not (text := raw.strip()):
         return []
-    if not _PHONE_SEPARATORS.search(text) and not any(ch.isalpha() for ch in text):
+    if _ONE_PHONE.match(text):
         return [(text, kind)]  # the common case: one plain number
     if _EXCEL_SCIENTIFIC.match(text):
         return [(text, kind)]

@@ -4,22 +4,27 @@ primary phone, and two customers sharing one email."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fakes.intuit import fake_intuit
 from fakes.qbo_data import T0, customer, invoice
-from fakes.qbo_kit import connected_business, qbo_config
+from fakes.qbo_kit import REALM, connected_business, qbo_config
 from journey_support import apply, sequence
 
 from blippsync.channels import Delivery, Message
 from blippsync.connections import get_connection
+from blippsync.connector import ConnectorContext, WebhookNotice
 from blippsync.database import Database
 from blippsync.journeys import execute_due_steps, route_events
+from blippsync.records import CustomerRecord
 from blippsync.sync import SyncOptions, sync_connection
+from blippsync.vault import connector_settings, token_provider
 from connectors.quickbooks import QuickBooksConnector
 
 QBO = QuickBooksConnector()
@@ -160,3 +165,21 @@ def test_two_customers_sharing_an_email_reach_one_contactable_customer(db: Datab
     assert event.payload["account"] == {"external_id": "22", "name": "Harbor Mgmt - 40 Elm St"}
     (merge,) = _rows(db, "SELECT kind, external_id, resolved_at FROM identity_conflicts")
     assert (merge.kind, merge.external_id, merge.resolved_at) == ("merged", "22", None)
+
+
+def test_a_webhook_for_a_job_of_a_site_brings_its_parents_first(db: Database, env: Any) -> None:
+    config, _business, connection, state = env
+    state.add("Customer", customer(7, 1, DisplayName="Sasha Tillou"))
+    state.add("Customer", _site(9, 2, "55 Twin Lane", parent="7"))
+    state.add("Customer", _site(10, 3, "55 Twin Lane: garage", parent="9"))
+    with httpx.Client() as http:
+        ctx = ConnectorContext(
+            business_id=connection.business_id, connection_id=connection.id, account_id=REALM,
+            settings=connector_settings(config, "quickbooks"), cursor=None, http=http,
+            log=logging.getLogger("test"), now=NOW,
+            tokens=token_provider(db, config, connection, QBO, http))
+        records = list(QBO.fetch(ctx, [WebhookNotice(REALM, "Customer", "10", "Update")]))
+    assert [(r.external_id, r.parent_external_id) for r in records
+            if isinstance(r, CustomerRecord)] == [("7", None), ("9", "7"), ("10", "7")]
+    reads = [r for r in state.requests if "/customer/" in r]
+    assert len(reads) == 3  # the job, then each ancestor once

@@ -89,10 +89,14 @@ def print_report(report: PassReport, as_json: bool) -> None:
         click.echo("nothing to sync: no connections, and no files in the csv inbox")
     else:
         echo_table("Sync", ["business", "connector", "created", "updated", "unchanged",
-                            "rejected", "events", "historical", "result"],
+                            "rejected", "joined", "conflicts", "events", "historical",
+                            "result"],
                    [(str(s.business_id)[:8], s.connector, s.counts.created, s.counts.updated,
-                     s.counts.unchanged, s.counts.rejected, s.counts.emitted,
-                     s.counts.historical, _result(s)) for s in report.syncs])
+                     s.counts.unchanged, s.counts.rejected, s.counts.joined,
+                     s.counts.conflicts, s.counts.emitted, s.counts.historical, _result(s))
+                    for s in report.syncs])
+        if any(s.counts.joined or s.counts.conflicts for s in report.syncs):
+            click.echo("identity decisions to review: blippsync conflicts list")
     for entry in report.files:
         if "moved_to" in entry:
             click.echo(f"{entry['file']} -> {entry['moved_to']}")

@@ -46,7 +46,8 @@ _EVENT_COLUMNS = ("event_type", "dedupe_key", "external_customer_id", "occurred_
 _PREPARE_STEPS = ("create_customer_stage", "index_stage_seq", "index_stage_email",
                   "create_event_stage", "clear_stages",
                   "no_hash_joins", "no_merge_joins", "no_jit")
-_MERGE_STEPS = ("resolve_by_key", "resolve_by_alias", "find_email_holders", "resolve_by_email",
+_MERGE_STEPS = ("resolve_by_key", "resolve_by_alias", "release_former_sharers",
+                "find_email_holders", "resolve_by_email",
                 "unmatch_email_duplicates", "find_email_conflicts", "mark_email_conflicts",
                 "join_shared_in_batch", "find_email_conflicts_in_batch", "resolve_sites",
                 "file_sites")
@@ -243,8 +244,9 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
         _copy(conn, "blipp_stage_customers", _CUSTOMER_COLUMNS, batch.customers.values())
         for step in _MERGE_STEPS:
             conn.execute(_SQL[step], params)
-        _settle_sites(conn, target, batch)
+        counts.rejected += _settle_sites(conn, target, batch)
         conn.execute(_SQL["insert_new_customers"], params)
+        conn.execute(_SQL["forget_released_identities"], params)
         counts.updated = conn.execute(_SQL["update_changed_customers"], params).rowcount
         conn.execute(_SQL["fill_from_shared_records"], params)
         conn.execute(_SQL["insert_aliases"], params)
@@ -271,15 +273,18 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
     return counts
 
 
-def _settle_sites(conn: sa.Connection, target: BatchTarget, batch: Batch) -> None:
-    """Sites whose parent is unknown are reported and dropped; a site once stored as a
-    customer of its own is merged into its parent's customer."""
+def _settle_sites(conn: sa.Connection, target: BatchTarget, batch: Batch) -> int:
+    """Sites whose parent is unknown are reported and dropped (their number is returned);
+    a site once stored as a customer of its own is merged into its parent's customer."""
+    dropped = 0
     for row in conn.execute(_SQL["unresolved_sites"]):
+        dropped += 1
         batch.reject(Rejected(f"sub-customer {row.label or row.external_id!r} names parent "
                               f"{row.parent_external_id}, which is not known: not imported",
                               f"{target.source} customer {row.external_id}"))
     for row in conn.execute(_SQL["legacy_sites"]).all():
         merge_customers(conn, target.business_id, row.customer_id, row.own_id)
+    return dropped
 
 
 def _report_identities(conn: sa.Connection, params: Mapping[str, Any], batch: Batch,

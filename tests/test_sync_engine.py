@@ -126,6 +126,39 @@ def test_two_records_sharing_an_email_reach_one_customer_and_the_join_is_recorde
     assert (again.counts.created, again.counts.updated, again.counts.joined) == (0, 0, 0)
 
 
+def test_a_record_that_stops_sharing_the_email_becomes_its_own_customer(
+        db, config, business, tiny) -> None:
+    _sync(db, config, business, tiny, [CustomerRecord("a", name="Ann", email="office@x.test"),
+                                        CustomerRecord("b", name="Bea", email="office@x.test"),
+                                        Checkpoint({"position": 1})])
+    summary = _sync(db, config, business, tiny, [
+        CustomerRecord("b", name="Bea", email="bea@x.test"), Checkpoint({"position": 1})],
+        full=True)
+    assert summary.counts.created == 1
+    rows = _rows(db, "SELECT external_id, name, email FROM customers ORDER BY external_id")
+    assert [tuple(r) for r in rows] == [("a", "Ann", "office@x.test"), ("b", "Bea", "bea@x.test")]
+    assert _rows(db, "SELECT * FROM customer_identities") == []
+    (join,) = _rows(db, "SELECT kind, resolution FROM identity_conflicts")
+    assert tuple(join) == ("merged", "kept_apart")
+
+
+def test_a_site_is_filed_under_its_parent_or_reported_when_the_parent_is_unknown(
+        db, config, business, tiny) -> None:
+    summary = _sync(db, config, business, tiny, [
+        CustomerRecord("s1", name="55 Twin Lane", email="site@x.test", parent_external_id="p"),
+        CustomerRecord("p", name="Sasha", email="sasha@x.test"),
+        CustomerRecord("s2", name="Lost Site", parent_external_id="nobody"),
+        Checkpoint({"position": 1})])
+    assert (summary.counts.created, summary.counts.rejected) == (1, 1)
+    assert [tuple(r) for r in _rows(db, "SELECT external_id, email FROM customers")] == [
+        ("p", "sasha@x.test")]  # a site's own email never lands on the person
+    assert [tuple(r) for r in _rows(db, "SELECT external_id, relation, label "
+                                        "FROM customer_identities")] == [
+        ("s1", "site", "55 Twin Lane")]
+    assert any("Lost Site" in p["reason"] and "not known" in p["reason"]
+               for p in summary.problems)
+
+
 def test_known_customer_taking_anothers_email_is_a_conflict_not_an_overwrite(
         db, config, business, tiny) -> None:
     _sync(db, config, business, tiny, [CustomerRecord("a", name="Ann", email="ann@x.test"),

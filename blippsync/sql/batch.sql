@@ -29,6 +29,7 @@ CREATE TEMP TABLE IF NOT EXISTS blipp_stage_customers (
     parent_external_id text,        -- a sub-customer / site of this source id
     label          text,            -- a site's own name
     parent_customer uuid,           -- the customer a site belongs to
+    released       boolean NOT NULL DEFAULT false, -- no longer a site / sharer: resolved anew
     own_id         uuid             -- a site that was once stored as a customer of its own
 ) WITH (fillfactor = 50) ON COMMIT DELETE ROWS  -- room for HOT updates of the resolution columns
 
@@ -91,6 +92,29 @@ SET (customer_id, current_email, matched) = (
 WHERE s.customer_id IS NULL
   AND (SELECT true FROM public.customer_identities i
        WHERE i.business_id = :business_id AND i.source = :source AND i.external_id = s.external_id)
+
+-- name: release_former_sharers
+-- a record that joined a customer by a shared email and now has an address of its own,
+-- or a former site that has no parent any more, is resolved again like a new record
+UPDATE blipp_stage_customers
+SET customer_id = NULL, matched = NULL, current_email = NULL, released = true
+WHERE (matched = 'shared_email' AND email IS NOT NULL AND email IS DISTINCT FROM lower(current_email))
+   OR (matched = 'site' AND parent_external_id IS NULL)
+
+-- name: forget_released_identities
+-- the released records that became customers of their own no longer answer to another
+-- customer; their recorded join is closed
+WITH gone AS (
+    DELETE FROM public.customer_identities i
+    USING blipp_stage_customers s
+    WHERE s.released AND s.customer_id IS NULL AND i.business_id = :business_id
+      AND i.source = :source AND i.external_id = s.external_id
+    RETURNING i.external_id
+)
+UPDATE public.identity_conflicts k SET resolved_at = now(), resolution = 'kept_apart'
+FROM gone
+WHERE k.business_id = :business_id AND k.source = :source AND k.external_id = gone.external_id
+  AND k.kind = 'merged' AND k.resolved_at IS NULL
 
 -- name: find_email_holders
 -- who already has the email of each unresolved row (one lookup a row, none rewritten

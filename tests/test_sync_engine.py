@@ -159,6 +159,22 @@ def test_a_site_is_filed_under_its_parent_or_reported_when_the_parent_is_unknown
                for p in summary.problems)
 
 
+def test_a_customer_deleted_and_created_again_at_the_source_comes_back(
+        db, config, business, tiny) -> None:
+    _sync(db, config, business, tiny, [CustomerRecord("old", name="Ann", email="ann@x.test"),
+                                        Checkpoint({"position": 1})])
+    _sync(db, config, business, tiny, [CustomerRecord("old", deleted=True),
+                                        Checkpoint({"position": 1})], full=True)
+    summary = _sync(db, config, business, tiny, [
+        CustomerRecord("new", name="Ann Lee", email="ANN@x.test"), Checkpoint({"position": 1})],
+        full=True)
+    assert (summary.counts.created, summary.counts.joined) == (0, 0)
+    (c,) = _rows(db, "SELECT name, email, deleted_at FROM customers")
+    assert (c.name, c.email, c.deleted_at) == ("Ann Lee", "ann@x.test", None)
+    assert [tuple(i) for i in _rows(db, "SELECT external_id, relation FROM "
+                                        "customer_identities")] == [("new", "alias")]
+
+
 def test_known_customer_taking_anothers_email_is_a_conflict_not_an_overwrite(
         db, config, business, tiny) -> None:
     _sync(db, config, business, tiny, [CustomerRecord("a", name="Ann", email="ann@x.test"),

@@ -130,11 +130,14 @@ WHERE s.customer_id IS NULL AND s.email IS NOT NULL
 -- 3. the same email on another customer: the same person arriving from another system
 --    (email: this id becomes an alias), or a second record of this source sharing the
 --    person's address, an office managing two properties (shared_email: both records
---    reach that one contactable customer; see docs/architecture.md)
+--    reach that one contactable customer; see docs/architecture.md). A customer deleted
+--    at this source whose email comes back under a new id was re-created there: the new
+--    id is that person (email), and brings the customer back
 UPDATE blipp_stage_customers s SET customer_id = c.id, current_email = c.email,
-    matched = CASE WHEN (c.source = :source AND c.external_id IS NOT NULL)
-                        OR EXISTS (SELECT 1 FROM public.customer_identities i
-                                   WHERE i.customer_id = c.id AND i.source = :source)
+    matched = CASE WHEN c.deleted_at IS NULL
+                        AND ((c.source = :source AND c.external_id IS NOT NULL)
+                             OR EXISTS (SELECT 1 FROM public.customer_identities i
+                                        WHERE i.customer_id = c.id AND i.source = :source))
                    THEN 'shared_email' ELSE 'email' END
 FROM public.customers c
 WHERE s.customer_id IS NULL AND s.email_holder IS NOT NULL AND c.id = s.email_holder
@@ -254,7 +257,9 @@ UPDATE public.customers c SET
                                 FROM jsonb_array_elements(s.tags) t WHERE NOT c.tags @> jsonb_build_array(t))
            END,
     archived = coalesce(s.archived, c.archived),
-    deleted_at = CASE WHEN s.deleted THEN coalesce(c.deleted_at, now()) ELSE c.deleted_at END,
+    deleted_at = CASE WHEN s.deleted THEN coalesce(c.deleted_at, now())
+                      WHEN s.matched = 'email' AND c.source = :source THEN NULL  -- re-created
+                      ELSE c.deleted_at END,
     review_requests_allowed = coalesce(s.review_ok, c.review_requests_allowed),
     sms_allowed = coalesce(s.sms_allowed, c.sms_allowed)
 FROM blipp_stage_customers s
@@ -270,6 +275,8 @@ WHERE c.id = s.customer_id AND c.business_id = :business_id
        OR (s.tags IS NOT NULL AND NOT c.tags @> s.tags)
        OR (s.archived IS NOT NULL AND s.archived IS DISTINCT FROM c.archived)
        OR (s.deleted AND c.deleted_at IS NULL)
+       OR (NOT s.deleted AND s.matched = 'email' AND c.source = :source
+           AND c.deleted_at IS NOT NULL)
        OR (s.review_ok IS NOT NULL AND s.review_ok IS DISTINCT FROM c.review_requests_allowed)
        OR (s.sms_allowed IS NOT NULL AND s.sms_allowed IS DISTINCT FROM c.sms_allowed))
 

@@ -48,7 +48,7 @@ _PREPARE_STEPS = ("create_customer_stage", "index_stage_seq", "index_stage_email
                   "no_hash_joins", "no_merge_joins", "no_jit")
 _MERGE_STEPS = ("resolve_by_key", "resolve_by_alias", "release_former_sharers",
                 "find_email_holders", "resolve_by_email",
-                "unmatch_email_duplicates", "find_email_conflicts", "mark_email_conflicts",
+                "later_email_matches_share", "find_email_conflicts", "mark_email_conflicts",
                 "join_shared_in_batch", "find_email_conflicts_in_batch", "resolve_sites",
                 "file_sites")
 MAX_REPORTED_PROBLEMS = 1000

@@ -142,7 +142,7 @@ UPDATE blipp_stage_customers s SET customer_id = c.id, current_email = c.email,
 FROM public.customers c
 WHERE s.customer_id IS NULL AND s.email_holder IS NOT NULL AND c.id = s.email_holder
 
--- name: unmatch_email_duplicates
+-- name: later_email_matches_share
 -- two ids of this source matched one customer by email: the first is that person's id
 -- there, the others share its address
 UPDATE blipp_stage_customers s SET matched = 'shared_email'

@@ -26,6 +26,8 @@ from connectors.csv.dates import DateParser
 EVENT_TYPE = "job_completed"
 MAX_VALUE_CHARS = 1000  # no name, address or list of contacts is longer: a pasted note is
 _ADDRESS = re.compile(r"[^\s<>,;\"()\[\]:]+@[^\s<>,;\"()\[\]]+")
+# QuickBooks names a job or sub-customer "Parent:Job" (not a formula, not a URL)
+_JOB_LINE = re.compile(r"^[^:=+@(\-][^:]*:(?!//)\S")
 _REPORT_LINE = re.compile(
     r"^(?:(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday),|"
     r"(?:accrual|cash) basis\b|total\b|page \d+ of \d+)|\bgmt[+-]\d", re.IGNORECASE)
@@ -113,7 +115,7 @@ class RowConverter:
             if _is_report_line(cells):
                 return (*notes, Note("a report title or footer line, not a customer: "
                                      "skipped", location))
-            if ":" in name and name.partition(":")[0].strip():
+            if _JOB_LINE.match(name):
                 return (*notes, Note(f"{name!r} is a QuickBooks sub-customer (job) line "
                                      "without contact details; its parent is the customer: "
                                      "skipped", location, "name"))

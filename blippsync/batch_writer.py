@@ -38,7 +38,9 @@ _SQL = load("batch")
 _CUSTOMER_COLUMNS = ("seq", "new_id", "external_id", "name", "email", "phone", "mobile", "phones",
                      "other_emails", "address", "tags", "archived", "deleted", "review_ok",
                      "sms_allowed", "email_seen", "parent_external_id", "label")
-_MERGEABLE = range(3, len(_CUSTOMER_COLUMNS) - 3)  # name .. sms_allowed
+_FIRST_VALUE = _CUSTOMER_COLUMNS.index("name")  # seq, new_id, external_id come before
+_EMAIL_SEEN = _CUSTOMER_COLUMNS.index("email_seen")
+_MERGEABLE = range(_FIRST_VALUE, _EMAIL_SEEN)  # name .. sms_allowed
 _JSON_LISTS = (_CUSTOMER_COLUMNS.index("phones"), _CUSTOMER_COLUMNS.index("other_emails"),
                _CUSTOMER_COLUMNS.index("tags"))
 _EVENT_COLUMNS = ("event_type", "dedupe_key", "external_customer_id", "occurred_at", "payload",
@@ -143,12 +145,14 @@ class Batch:
         earlier = self.customers.get(external_id)
         if earlier is not None:
             for i in _MERGEABLE:
-                if values[i - 3] is None:
-                    values[i - 3] = earlier[i]
+                v = i - _FIRST_VALUE
+                if values[v] is None:
+                    values[v] = earlier[i]
                 elif i in _JSON_LISTS and earlier[i] is not None:
-                    old, new = json.loads(earlier[i]), json.loads(values[i - 3])
-                    values[i - 3] = json.dumps(old + [v for v in new if v not in old])
-            values[12] = values[12] or earlier[15]  # email_seen goes with the email
+                    old, new = json.loads(earlier[i]), json.loads(values[v])
+                    values[v] = json.dumps(old + [x for x in new if x not in old])
+            seen = _EMAIL_SEEN - _FIRST_VALUE  # goes with the email
+            values[seen] = values[seen] or earlier[_EMAIL_SEEN]
         self.customers[external_id] = (self._seq, uuid7(), external_id, *values)
 
     def _emails(self, record: CustomerRecord, external_id: str) -> list[str]:
@@ -163,8 +167,9 @@ class Batch:
 
     def _phones(self, record: CustomerRecord, external_id: str, country: str
                 ) -> tuple[str | None, str | None, str | None]:
-        """(primary, mobile, every number as JSON): the first primary number (else any
-        landline, else the mobile), the first mobile, and all of them with their kind."""
+        """(primary, mobile, every number as JSON): the first primary number (else another
+        landline, else the mobile; never a fax), the first mobile, and all of them with
+        their kind, in the order the source gives them."""
         raw = split_phones(record.phone, PRIMARY) + split_phones(record.mobile, MOBILE)
         for more in record.phones:
             raw += split_phones(more, OTHER)
@@ -179,13 +184,13 @@ class Batch:
                 numbers.append((e164, kind))
         if not numbers:
             return None, None, None
-        if len(numbers) == 1:  # the common case, without json.dumps
+        if len(numbers) == 1 and numbers[0][1] != "fax":  # the common case, no json.dumps
             e164, kind = numbers[0]
             return (e164, e164 if kind == MOBILE else None,
                     f'[{{"number": "{e164}", "kind": "{kind}"}}]')
         mobile = next((n for n, k in numbers if k == MOBILE), None)
         primary = next((n for n, k in numbers if k == PRIMARY), None) or \
-            next((n for n, k in numbers if k == OTHER), None) or mobile or numbers[0][0]
+            next((n for n, k in numbers if k == OTHER), None) or mobile
         return primary, mobile, json.dumps([{"number": n, "kind": k} for n, k in numbers])
 
     def add_event(self, record: EventRecord, target: BatchTarget) -> None:

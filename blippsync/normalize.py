@@ -38,8 +38,8 @@ _EXCEL_SCIENTIFIC = re.compile(r"^\s*\d(?:[.,]\d+)?E\+?\d+\s*$", re.IGNORECASE)
 # one number, optionally labelled ("Mobile: ...") and with an extension ("x12", "ext. 12")
 _PHONE_ITEM = re.compile(
     r"(?:(?P<label>[^\W\d_][^\W\d_ .]*(?:[ .][^\W\d_]+)*)\.?\s*:?\s*)?"
-    r"(?P<number>\+?\(?\d[\d\s().-]*\d(?:\s*(?:ext\.?|x|#)\s*\d+)?|\d)", re.IGNORECASE)
-_ONE_PHONE = re.compile(r"^[\d\s().+-]+$")  # no letters, labels or separators
+    r"(?P<number>\+?\(?\d[\d\s()./-]*\d(?:\s*(?:ext\.?|x|#)\s*\d+)?|\d)", re.IGNORECASE)
+_ONE_PHONE = re.compile(r"^(?!.*\s/\s)[\d\s()./+-]+$")  # no letters, labels or separators
 _ONE_EMAIL = re.compile(r"^[^\s,;<>:@]+@[^\s,;<>:@]+$")
 _PHONE_SEPARATORS = re.compile(r":::|[,;\n\r|]|\s/\s")  # ":::" is Google's
 _MOBILE_WORDS = ("mobile", "mobil", "cell", "portable", "handy", "movil", "móvil", "celular",

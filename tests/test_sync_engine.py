@@ -41,6 +41,14 @@ def _sync(db: Database, config: Config, business: uuid.UUID, connector: Any, rec
                            SyncOptions(options=options, now=opts.pop("now", NOW), **opts))
 
 
+def _then(db: Database, config: Config, business: uuid.UUID, connector: Any,
+          first: list[CustomerRecord], change: CustomerRecord) -> Any:
+    """Sync `first`, then a full pass of one changed record; the second pass's summary."""
+    _sync(db, config, business, connector, [*first, Checkpoint({"position": 1})])
+    return _sync(db, config, business, connector, [change, Checkpoint({"position": 1})],
+                 full=True)
+
+
 def _rows(db: Database, sql: str, **params: Any) -> list[Any]:
     with db.connect() as conn:
         return list(conn.execute(sa.text(sql), params))
@@ -128,12 +136,10 @@ def test_two_records_sharing_an_email_reach_one_customer_and_the_join_is_recorde
 
 def test_a_record_that_stops_sharing_the_email_becomes_its_own_customer(
         db, config, business, tiny) -> None:
-    _sync(db, config, business, tiny, [CustomerRecord("a", name="Ann", email="office@x.test"),
-                                        CustomerRecord("b", name="Bea", email="office@x.test"),
-                                        Checkpoint({"position": 1})])
-    summary = _sync(db, config, business, tiny, [
-        CustomerRecord("b", name="Bea", email="bea@x.test"), Checkpoint({"position": 1})],
-        full=True)
+    summary = _then(db, config, business, tiny,
+                    [CustomerRecord("a", name="Ann", email="office@x.test"),
+                     CustomerRecord("b", name="Bea", email="office@x.test")],
+                    CustomerRecord("b", name="Bea", email="bea@x.test"))
     assert summary.counts.created == 1
     rows = _rows(db, "SELECT external_id, name, email FROM customers ORDER BY external_id")
     assert [tuple(r) for r in rows] == [("a", "Ann", "office@x.test"), ("b", "Bea", "bea@x.test")]
@@ -177,12 +183,10 @@ def test_a_customer_deleted_and_created_again_at_the_source_comes_back(
 
 def test_known_customer_taking_anothers_email_is_a_conflict_not_an_overwrite(
         db, config, business, tiny) -> None:
-    _sync(db, config, business, tiny, [CustomerRecord("a", name="Ann", email="ann@x.test"),
-                                        CustomerRecord("b", name="Bea", email="bea@x.test"),
-                                        Checkpoint({"position": 1})])
-    summary = _sync(db, config, business, tiny, [
-        CustomerRecord("b", name="Bea", email="ANN@x.test"), Checkpoint({"position": 1})],
-        full=True)
+    summary = _then(db, config, business, tiny,
+                    [CustomerRecord("a", name="Ann", email="ann@x.test"),
+                     CustomerRecord("b", name="Bea", email="bea@x.test")],
+                    CustomerRecord("b", name="Bea", email="ANN@x.test"))
     assert summary.counts.conflicts == 1
     rows = _rows(db, "SELECT external_id, email FROM customers ORDER BY external_id")
     assert [tuple(r) for r in rows] == [("a", "ann@x.test"), ("b", "bea@x.test")]

@@ -51,8 +51,8 @@ _PREPARE_STEPS = ("create_customer_stage", "index_stage_seq", "index_stage_email
 _MERGE_STEPS = ("resolve_by_key", "resolve_by_alias", "release_former_sharers",
                 "find_email_holders", "resolve_by_email",
                 "later_email_matches_share", "find_email_conflicts", "mark_email_conflicts",
-                "join_shared_in_batch", "find_email_conflicts_in_batch", "resolve_sites",
-                "file_sites")
+                "join_shared_in_batch", "find_email_conflicts_in_batch")
+_SITE_STEPS = ("resolve_sites", "file_sites")  # only for a batch that has sites
 MAX_REPORTED_PROBLEMS = 1000
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -99,6 +99,7 @@ class Batch:
     problems: list[dict[str, Any]] = field(default_factory=list)
     _seq: int = 0  # staging order: a later record of the same id replaces the earlier one
     _email_owners: dict[str, str] = field(default_factory=dict)
+    sites: int = 0  # sub-customer records in the batch
 
     def __len__(self) -> int:
         return len(self.customers) + len(self.events) + len(self.merges)
@@ -134,6 +135,7 @@ class Batch:
     def _add_site(self, record: CustomerRecord, external_id: str, parent: str) -> None:
         """A sub-customer: nothing of it reaches the parent's contact details; its name
         labels the events it brings."""
+        self.sites += 1
         self._stage(external_id, [None, None, None, None, None, None, None, None, None,
                                   False, None, None, False, parent,
                                   normalize_name(record.name)])
@@ -247,9 +249,10 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
         conn.execute(_SQL[step])
     if batch.customers:
         _copy(conn, "blipp_stage_customers", _CUSTOMER_COLUMNS, batch.customers.values())
-        for step in _MERGE_STEPS:
+        for step in _MERGE_STEPS + (_SITE_STEPS if batch.sites else ()):
             conn.execute(_SQL[step], params)
-        counts.rejected += _settle_sites(conn, target, batch)
+        if batch.sites:
+            counts.rejected += _settle_sites(conn, target, batch)
         conn.execute(_SQL["insert_new_customers"], params)
         conn.execute(_SQL["forget_released_identities"], params)
         counts.updated = conn.execute(_SQL["update_changed_customers"], params).rowcount

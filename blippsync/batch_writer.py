@@ -48,10 +48,6 @@ _EVENT_COLUMNS = ("event_type", "dedupe_key", "external_customer_id", "occurred_
 _PREPARE_STEPS = ("create_customer_stage", "index_stage_seq", "index_stage_email",
                   "create_event_stage", "clear_stages",
                   "no_hash_joins", "no_merge_joins", "no_jit")
-_MERGE_STEPS = ("resolve_by_key", "resolve_by_alias", "release_former_sharers",
-                "find_email_holders", "resolve_by_email",
-                "later_email_matches_share", "find_email_conflicts", "mark_email_conflicts",
-                "join_shared_in_batch", "find_email_conflicts_in_batch")
 _SITE_STEPS = ("resolve_sites", "file_sites")  # only for a batch that has sites
 MAX_REPORTED_PROBLEMS = 1000
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -100,6 +96,7 @@ class Batch:
     _seq: int = 0  # staging order: a later record of the same id replaces the earlier one
     _email_owners: dict[str, str] = field(default_factory=dict)
     sites: int = 0  # sub-customer records in the batch
+    email_repeats: bool = False  # some email came under two ids
 
     def __len__(self) -> int:
         return len(self.customers) + len(self.events) + len(self.merges)
@@ -126,6 +123,7 @@ class Batch:
         # an email already used in this batch under another id: the database decides whether
         # that is one customer or a clash; every other row skips that check
         first_owner = self._email_owners.setdefault(email, external_id) if email else external_id
+        self.email_repeats = self.email_repeats or first_owner != external_id
         self._stage(external_id, [
             name, email, phone, mobile, phones, json.dumps(emails[1:]) if len(emails) > 1 else None,
             normalize_name(record.address), json.dumps(tags) if tags else None,
@@ -249,16 +247,17 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
         conn.execute(_SQL[step])
     if batch.customers:
         _copy(conn, "blipp_stage_customers", _CUSTOMER_COLUMNS, batch.customers.values())
-        for step in _MERGE_STEPS + (_SITE_STEPS if batch.sites else ()):
-            conn.execute(_SQL[step], params)
+        released, shared = _resolve(conn, params, batch)
         if batch.sites:
             counts.rejected += _settle_sites(conn, target, batch)
         conn.execute(_SQL["insert_new_customers"], params)
-        conn.execute(_SQL["forget_released_identities"], params)
+        if released:
+            conn.execute(_SQL["forget_released_identities"], params)
         counts.updated = conn.execute(_SQL["update_changed_customers"], params).rowcount
-        conn.execute(_SQL["fill_from_shared_records"], params)
+        if shared:
+            conn.execute(_SQL["fill_from_shared_records"], params)
         conn.execute(_SQL["insert_aliases"], params)
-        _report_identities(conn, params, batch, counts)
+        _report_identities(conn, params, batch, counts, shared)
         row = conn.execute(_SQL["count_customers"]).one()
         counts.created = row.created
         counts.unchanged = row.existing - counts.updated
@@ -281,6 +280,28 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
     return counts
 
 
+def _resolve(conn: sa.Connection, params: Mapping[str, Any], batch: Batch
+             ) -> tuple[bool, bool]:
+    """The resolution steps of sql/batch.sql, in order. Each is a round trip per batch, so
+    the ones about sharers and sites run only when the batch can have any: returns
+    (some record was released, some record may share another's email)."""
+    def run(step: str) -> int:
+        return conn.execute(_SQL[step], params).rowcount
+
+    run("resolve_by_key")
+    aliased = run("resolve_by_alias")  # aliases include sites and sharers
+    released = bool(aliased) and run("release_former_sharers") > 0
+    held = run("find_email_holders")
+    for step in ("resolve_by_email", "later_email_matches_share", "find_email_conflicts",
+                 "mark_email_conflicts"):
+        run(step)
+    joined = batch.email_repeats and run("join_shared_in_batch") > 0
+    run("find_email_conflicts_in_batch")
+    for step in _SITE_STEPS if batch.sites else ():
+        run(step)
+    return released, bool(aliased or held or joined)
+
+
 def _settle_sites(conn: sa.Connection, target: BatchTarget, batch: Batch) -> int:
     """Sites whose parent is unknown are reported and dropped (their number is returned);
     a site once stored as a customer of its own is merged into its parent's customer."""
@@ -296,9 +317,9 @@ def _settle_sites(conn: sa.Connection, target: BatchTarget, batch: Batch) -> int
 
 
 def _report_identities(conn: sa.Connection, params: Mapping[str, Any], batch: Batch,
-                       counts: BatchCounts) -> None:
+                       counts: BatchCounts, shared: bool) -> None:
     """Joins by shared email and held-back emails, into the store and the run's report."""
-    for row in conn.execute(_SQL["record_shared_email_merges"], params):
+    for row in conn.execute(_SQL["record_shared_email_merges"], params) if shared else ():
         counts.joined += 1
         batch.add_identity_event({"kind": "merged", "external_id": row.external_id,
                                   "customer_id": str(row.customer_id), "field": "email",

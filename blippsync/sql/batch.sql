@@ -98,7 +98,8 @@ WHERE s.customer_id IS NULL
 -- or a former site that has no parent any more, is resolved again like a new record
 UPDATE blipp_stage_customers
 SET customer_id = NULL, matched = NULL, current_email = NULL, released = true
-WHERE (matched = 'shared_email' AND email IS NOT NULL AND email IS DISTINCT FROM lower(current_email))
+WHERE (matched = 'shared_email' AND email IS NOT NULL
+       AND email IS DISTINCT FROM lower(current_email))
    OR (matched = 'site' AND parent_external_id IS NULL)
 
 -- name: forget_released_identities

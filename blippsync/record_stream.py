@@ -23,6 +23,7 @@ from blippsync.records import (
     CustomerMerge,
     CustomerRecord,
     EventRecord,
+    Note,
     Record,
     Rejected,
 )
@@ -65,6 +66,8 @@ def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[
                     continue
             elif isinstance(record, Rejected):
                 batch.reject(record)
+            elif isinstance(record, Note):
+                batch.note(record)
             elif isinstance(record, CustomerMerge):
                 batch.merges.append(record)
             else:

@@ -19,7 +19,7 @@ from typing import Any
 from blippsync.app import App
 from blippsync.businesses import get_business
 from blippsync.config import Config
-from blippsync.connections import Connection, ensure_connection, list_connections
+from blippsync.connections import Connection, connection_for_run, list_connections
 from blippsync.database import Database
 from blippsync.errors import BlippsyncError, MigrationError
 from blippsync.inbox import file_done, pending_files
@@ -119,7 +119,8 @@ def import_inbox(db: Database, config: Config, plugins: Plugins, flt: PassFilter
         try:
             with db.begin() as conn:
                 get_business(conn, item.business_id)
-                connection = ensure_connection(conn, item.business_id, "csv")
+                connection = connection_for_run(conn, item.business_id, "csv",
+                                                dry_run=flt.dry_run)
         except BlippsyncError as exc:
             summary = SyncSummary(item.business_id, "csv", None, error=str(exc))
         else:

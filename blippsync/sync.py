@@ -151,6 +151,8 @@ def _run_pass(db: Database, conn: sa.Connection, config: Config, connection: Con
                          horizon=timedelta(days=config["sync.backfill_horizon_days"]), now=now)
     if opts.dry_run:
         conn.begin()  # one transaction for the whole pass, rolled back: nothing is written
+        if not conn.execute(_SQL["connection_exists"], {"id": connection.id}).scalar():
+            target = BatchTarget(**{**target.__dict__, "connection_id": None})  # planned
     else:
         with conn.begin():
             # we hold the connection's lock: a run still "running" died with its process
@@ -214,7 +216,8 @@ def _run_pass(db: Database, conn: sa.Connection, config: Config, connection: Con
 def _finish_run(conn: sa.Connection, summary: SyncSummary) -> None:
     conn.rollback()
     details = {"problems": summary.problems[:MAX_REPORTED_PROBLEMS],
-               "conflicts": summary.counts.conflicts, "merged": summary.counts.merged}
+               "conflicts": summary.counts.conflicts, "merged": summary.counts.merged,
+               "joined": summary.counts.joined}
     connection_step = ("finish_connection_failed" if summary.error
                        else "finish_connection_interrupted" if summary.interrupted
                        else "finish_connection_ok")

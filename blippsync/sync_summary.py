@@ -45,6 +45,7 @@ class SyncSummary:
                 "run_id": str(self.run_id) if self.run_id else None, "dry_run": self.dry_run,
                 "created": c.created, "updated": c.updated, "unchanged": c.unchanged,
                 "rejected": c.rejected, "conflicts": c.conflicts, "merged": c.merged,
+                "joined": c.joined,
                 "events_emitted": c.emitted, "events_historical": c.historical,
                 "events_duplicate": c.duplicate, "seconds": round(self.seconds, 3),
                 "throttle_wait_seconds": round(self.throttle_wait_seconds, 3),

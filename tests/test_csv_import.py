@@ -46,7 +46,7 @@ def test_import_reports_bad_rows_and_imports_every_good_one(db, cli_env, tmp_pat
     assert (summary["created"], summary["rejected"]) == (5, 1)
     problems = {(p["location"], p["field"], p["reason"]) for p in summary["problems"]}
     assert any(loc == "export.csv:3" for loc, _f, _r in problems)  # the empty row A2
-    assert ("export.csv:8", "email", "not a valid email address") in problems
+    assert ("export.csv:8", "email", "not a valid email address (no @)") in problems
     with db.connect() as conn:
         rows = conn.execute(sa.text("SELECT external_id, name, email, phone FROM customers "
                                     "ORDER BY external_id")).all()
@@ -88,11 +88,15 @@ def test_file_without_header_fails_and_changes_nothing(db, cli_env, tmp_path) ->
 def test_dry_run_writes_nothing(db, cli_env, tmp_path) -> None:
     business = make_business(db)
     path = tmp_path / "c.csv"
-    path.write_text("Name,Email\nAnn,ann@x.test\n")
+    path.write_text("Customer ID,Name,Email,Completed At\n"
+                    "A1,Ann,ann@x.test,2026-11-20\nA2,Bea,ANN@x.test,\n")
     out = _cli(cli_env, "import", "csv", str(path), "--business", str(business), "--dry-run")
-    assert out.returncode == 0 and "1 customers would be created" in out.stdout
+    assert out.returncode == 0 and "1 customers would be created" in out.stdout, out.stderr
+    assert "1 record(s) joined a customer by a shared email" in out.stdout
     assert _scalar(db, "SELECT count(*) FROM customers") == 0
     assert _scalar(db, "SELECT count(*) FROM sync_runs") == 0
+    assert _scalar(db, "SELECT count(*) FROM connections") == 0  # not even the connection
+    assert _scalar(db, "SELECT count(*) FROM identity_conflicts") == 0
 
 
 def test_inbox_files_are_imported_and_filed_with_reports(db, cli_env, tmp_path) -> None:

@@ -306,3 +306,16 @@ def test_unknown_messages_are_listed_and_released_by_the_operator(
     assert list_unknown(db) == []
     assert _enrollment(db).status == "completed"
     assert any("released after an unknown outcome" in n for n in _enrollment(db).metadata["notes"])
+
+def test_sms_goes_to_the_mobile_number_when_the_customer_has_one(
+        db: Database, database_url: str, tmp_path: Path) -> None:
+    config, *_ = _enroll(db, database_url, tmp_path, phone="+16175550142")  # the landline
+    _sql(db, "UPDATE public.customers SET mobile_phone = '+16175550143'")
+    channel = Scripted()
+    execute_due_steps(db, config, {"scripted": channel}, now=NOW)
+    assert [m.to for m in channel.sent] == ["+16175550143"]
+    # and a STOP from that mobile finds the customer
+    business_id = rows(db, "SELECT business_id FROM public.customers")[0].business_id
+    record_inbound_sms(db, business_id=business_id, from_number="+16175550143", body="STOP",
+                       provider_id="SM1", now=NOW)
+    assert rows(db, "SELECT opted_out FROM public.customers")[0].opted_out is True

@@ -74,18 +74,19 @@ def test_throttle_xml_and_503_retry_after_then_pages_to_the_empty_page(
                                tokens=StaticTokens(),
                                options={"sleep": waits.append})
         records = []
-        for record in QBO._by_query(ctx, QBO._client(ctx, QboSettings.from_mapping(ctx.settings)),
-                                    "Customer", {"Customer": _mark()}, QboSettings.from_mapping(
-                                        ctx.settings)):
+        client = QBO._client(ctx, QboSettings.from_mapping(ctx.settings))
+        for record in QBO._by_query(ctx, client, "Customer", {"Customer": _mark()},
+                                    QboSettings.from_mapping(ctx.settings),
+                                    QBO._family(ctx, client)):
             records.append(record)
     # 60 s after a throttle without Retry-After, then the Retry-After asked for, each plus
     # at most a second of jitter
     assert len(waits) == 2 and 60.0 <= waits[0] <= 61.0 and 7.0 <= waits[1] <= 8.0
     assert "intuit_tid=1-6788f7a0-06c38dcf1bba5a6e36487d41" in caplog.text
     customers = [r for r in records if isinstance(r, CustomerRecord)]
-    assert [(c.external_id, c.name, c.phone, c.archived) for c in customers] == [
-        ("123", "Sample Customer", None, False),
-        ("58", "James King", "(555) 555-5555", True)]
+    assert [(c.external_id, c.name, c.phone, c.mobile, c.archived) for c in customers] == [
+        ("123", "Sample Customer", None, None, False),
+        ("58", "James King", None, "(555) 555-5555", True)]
     assert customers[1].address == "Cool Cars, 65 Ocean Dr., Half Moon Bay, CA  94213"
     assert isinstance(records[-1], Checkpoint)
 
@@ -171,8 +172,8 @@ def test_customer_mapping_fallbacks_and_absent_subobjects() -> None:
     assert full.address == "7 Main St, Mountain View, CA 94043"
     bare = customer_record({"Id": "8", "GivenName": "Ann", "FamilyName": "Lee",
                             "Mobile": {"FreeFormNumber": "415-555-0101"}})
-    assert (bare.name, bare.email, bare.phone, bare.address, bare.archived) == (
-        "Ann Lee", None, "415-555-0101", None, False)
+    assert (bare.name, bare.email, bare.phone, bare.mobile, bare.address, bare.archived) == (
+        "Ann Lee", None, None, "415-555-0101", None, False)
     company = customer_record({"Id": "9", "CompanyName": "Acme", "PrimaryPhone": {},
                                "PrimaryEmailAddr": {"Address": None}, "Active": False})
     assert (company.name, company.phone, company.email, company.archived) == (

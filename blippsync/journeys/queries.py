@@ -117,7 +117,8 @@ SEQUENCE_STEPS = sa.text("""
 
 EXEC_CUSTOMERS = sa.text("""
     SELECT id, business_id, name, email, phone, opted_out, archived, deleted_at,
-           review_requests_allowed, sms_allowed, merged_into_id
+           review_requests_allowed, sms_allowed, merged_into_id,
+           coalesce(mobile_phone, phone) AS sms_phone  -- texts go to the mobile when known
     FROM public.customers WHERE id = ANY(:ids)
 """)
 

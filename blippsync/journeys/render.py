@@ -56,7 +56,7 @@ def render_step(ctx: RenderContext, *, step: Any, customer: Any, business: Any, 
         text = render(config.get("text", ""), values, budget)
         if ctx.sms_footer and "stop" not in text.lower():
             text += ctx.sms_footer
-        return Message(kind="sms", to=customer.phone, body=text, **common)
+        return Message(kind="sms", to=customer.sms_phone, body=text, **common)
     return Message(kind="email", to=customer.email,
                    subject=render(config.get("subject", ""), values, budget),
                    body=render(config.get("body", ""), values, budget), **common)

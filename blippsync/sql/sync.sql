@@ -15,6 +15,9 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
                      & 4294967295 AS oid)
 LIMIT 1
 
+-- name: connection_exists
+SELECT EXISTS (SELECT 1 FROM public.connections WHERE id = :id)
+
 -- name: unlock_connection
 SELECT pg_advisory_unlock(hashtextextended('blippsync:connection:' || CAST(:id AS text), 0))
 

@@ -64,7 +64,7 @@ def make_client(n: int, updated: datetime | None = None) -> dict[str, Any]:
             "receivesReviewRequests": n % 10 != 0,
             "emails": [{"address": f"client{n}@example.com", "primary": True}],
             "phones": [{"number": f"(415) 555-{n % 10000:04d}", "primary": True,
-                        "smsAllowed": n % 3 != 0}],
+                        "smsAllowed": n % 3 != 0, "description": "Main"}],
             "billingAddress": {"street1": f"{n} Main St", "street2": None, "city": "Springfield",
                                "province": "IL", "postalCode": "62701", "country": "US"}}
 

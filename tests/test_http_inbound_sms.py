@@ -17,7 +17,7 @@ from blippsync.config import load_config
 from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
 from blippsync.http import HttpServer, HttpState, build_app
-from blippsync.http.inbound_sms import twilio_signature
+from blippsync.http.twilio_requests import twilio_signature
 from blippsync.plugins import load_plugins
 
 TOKEN = "twilio-auth-token-for-tests"

@@ -27,7 +27,14 @@ class HttpState:
 
 
 def build_app(state: HttpState) -> Starlette:
-    from blippsync.http import health, inbound_sms, review_links, webhooks
+    from blippsync.http import (
+        health,
+        inbound_sms,
+        review_links,
+        twilio_status,
+        unsubscribe,
+        webhooks,
+    )
 
     routes = [
         Route("/webhooks/{connector}", webhooks.endpoint(state), methods=["POST"]),
@@ -35,6 +42,8 @@ def build_app(state: HttpState) -> Starlette:
         Route("/metrics", health.metrics_endpoint(state), methods=["GET"]),
         Route("/r/{token}", review_links.endpoint(state), methods=["GET", "HEAD"]),
         Route("/sms/twilio", inbound_sms.endpoint(state), methods=["POST"]),
+        Route("/sms/twilio/status", twilio_status.endpoint(state), methods=["POST"]),
+        Route("/u/{token}", unsubscribe.endpoint(state), methods=["GET", "POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.blippsync = state

@@ -1,59 +1,34 @@
 """POST /sms/twilio: SMS customers send back. A STOP opts the sender out of SMS at once.
 
-Twilio signs each request (X-Twilio-Signature: base64 HMAC-SHA1, keyed by the auth token,
-of the public URL followed by the sorted form fields); an unsigned or forged request gets
-401 and changes nothing. One sending number serves every business, so a STOP reaches
-every business that has the sender as a customer, as the carrier's opt-out does.
+Verified as every Twilio request is (`twilio_requests`). One sending number serves every
+business, so a STOP reaches every business that has the sender as a customer, as the
+carrier's opt-out does.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-from collections.abc import Awaitable, Callable, Sequence
-from urllib.parse import parse_qsl
+from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from blippsync.http.app import HttpState
-from blippsync.http.webhooks import BodyTooLarge, read_bounded
+from blippsync.http.twilio_requests import verified_form
 from blippsync.journeys.inbound import record_inbound_sms
 from blippsync.normalize import normalize_phone
 
-SIGNATURE_HEADER = "x-twilio-signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 _BUSINESSES_WITH_PHONE = sa.text(
     "SELECT DISTINCT business_id FROM public.customers WHERE phone = :phone")
 
 
-def twilio_signature(url: str, params: Sequence[tuple[str, str]], auth_token: str) -> str:
-    payload = url + "".join(k + v for k, v in sorted(params))
-    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
-
-
 def endpoint(state: HttpState) -> Callable[[Request], Awaitable[Response]]:
-    limit = int(state.config["http.max_body_bytes"])
-
     async def receive(request: Request) -> Response:
-        token = state.config["twilio.auth_token"]
-        if not token:
-            return JSONResponse({"error": "twilio.auth_token is not configured"}, 404)
-        try:
-            body = await read_bounded(request, limit)
-        except BodyTooLarge:
-            return JSONResponse({"error": f"body over {limit} bytes"}, 413)
-        params = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-        base = state.config["http.public_base_url"].rstrip("/")
-        url = f"{base}{request.url.path}" if base else str(request.url)
-        given = request.headers.get(SIGNATURE_HEADER, "")
-        if not hmac.compare_digest(given, twilio_signature(url, params, token)):
-            return JSONResponse({"error": "bad or missing X-Twilio-Signature"}, 401)
-        fields = dict(params)
+        fields = await verified_form(state, request)
+        if isinstance(fields, Response):
+            return fields
         sender, _problem = normalize_phone(fields.get("From"), "US")
         if sender:
             await run_in_threadpool(_record, state, sender, fields.get("Body", ""),

@@ -44,6 +44,7 @@ from blippsync.journeys.hours import parse_window, retry_delay_seconds
 from blippsync.journeys.planner import SMS_WINDOW_SECONDS, Outcome, Policy, Transition, plan
 from blippsync.journeys.render import RenderContext, render_step
 from blippsync.journeys.templates import TemplateProblem
+from blippsync.journeys.unsubscribe import signing_key
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any
     pending: list[_Pending] = []
     new_ledger: list[tuple[Any, ...]] = []
     unknown: list[uuid.UUID] = []
-    ctx = RenderContext.from_config(config)
+    ctx = RenderContext.from_config(config, unsubscribe_key=signing_key(conn))
     for row in rows:
         settings, steps = steps_cache[row.sequence_id]
         customer = customers.get(row.customer_id)
@@ -210,7 +211,7 @@ def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any
         message, error = None, None
         try:
             message = render_step(ctx, step=step, customer=customer, business=business,
-                                  send_key=send_key, token=token)
+                                  send_key=send_key, token=token, ledger_id=ledger_id)
         except TemplateProblem as exc:
             error = str(exc)
         if out.send.ledger_id is None:
@@ -270,6 +271,7 @@ def _record(conn: sa.Connection, config: Config, pending: list[_Pending],
     ledger_rows: list[tuple[Any, ...]] = []
     transitions: list[Transition] = []
     opt_outs: list[uuid.UUID] = []
+    suppressed: list[tuple[str, str, str]] = []  # (number, code, reason): opted out at the carrier
     sent = failed = unknown = retrying = 0
     stops: Counter[str] = Counter()
     for p in pending:
@@ -294,6 +296,8 @@ def _record(conn: sa.Connection, config: Config, pending: list[_Pending],
         else:
             if result.opt_out and p.customer_id is not None:
                 opt_outs.append(p.customer_id)
+                if p.message is not None and p.message.kind == "sms":
+                    suppressed.append((p.message.to, result.code or "opt_out", result.reason))
             if result.retryable and p.attempts < max_attempts:
                 retrying += 1
                 ledger_rows.append((p.ledger_id, "scheduled", None, result.reason, "{}"))
@@ -315,6 +319,9 @@ def _record(conn: sa.Connection, config: Config, pending: list[_Pending],
                         binary=True)
     if opt_outs:
         conn.execute(q.OPT_OUT_SMS, {"ids": opt_outs, "now": now})
+    if suppressed:
+        phones, codes, reasons = (list(c) for c in zip(*suppressed, strict=True))
+        conn.execute(q.SUPPRESS_NUMBERS, {"phones": phones, "codes": codes, "reasons": reasons})
     _apply_transitions(raw, transitions)
     stops["completed"] = sum(t.status == "completed" for t in transitions)
     return sent, failed, unknown, retrying, stops

@@ -114,14 +114,19 @@ SEQUENCE_STEPS = sa.text("""
     ORDER BY s.id, st.step_order
 """)
 
+# sms_suppressed: why a carrier refused the number for good (blippsync.sms_suppressions).
 EXEC_CUSTOMERS = sa.text("""
-    SELECT id, business_id, name, email, phone, opted_out, archived, deleted_at,
-           review_requests_allowed, sms_allowed, merged_into_id
-    FROM public.customers WHERE id = ANY(:ids)
+    SELECT c.id, c.business_id, c.name, c.email, c.phone, c.opted_out, c.archived, c.deleted_at,
+           c.review_requests_allowed, c.sms_allowed, c.merged_into_id, c.email_opted_out,
+           c.timezone, s.error_code || ' ' || s.reason AS sms_suppressed
+    FROM public.customers c
+    LEFT JOIN blippsync.sms_suppressions s ON s.phone = c.phone
+    WHERE c.id = ANY(:ids)
 """)
 
 EXEC_BUSINESSES = sa.text("""
-    SELECT id, name, phone, website_url, google_review_url, timezone, subscription_status
+    SELECT id, name, phone, website_url, google_review_url, timezone, subscription_status,
+           postal_address, email_from_address, email_reply_to
     FROM public.businesses WHERE id = ANY(:ids)
 """)
 
@@ -183,6 +188,12 @@ RECORD_OUTCOMES = """
          AS u(id, status, sent_at, error, extra)
     WHERE r.id = u.id
 """
+
+SUPPRESS_NUMBERS = sa.text("""
+    INSERT INTO blippsync.sms_suppressions (phone, error_code, reason)
+    SELECT * FROM unnest(CAST(:phones AS text[]), CAST(:codes AS text[]), CAST(:reasons AS text[]))
+    ON CONFLICT (phone) DO NOTHING
+""")
 
 OPT_OUT_SMS = sa.text("""
     UPDATE public.customers SET sms_allowed = false, opted_out = true,

@@ -68,6 +68,10 @@ class Plugins:
             raise PluginError(f"no connector named {name!r} (loaded: {known})")
         return info.connector
 
+    def events_by_connector(self) -> dict[str, tuple[str, ...]]:
+        """connector name -> the trigger events it declares (what sequences may start on)."""
+        return {name: tuple(info.connector.events) for name, info in self.connectors.items()}
+
     def add_commands(self, cli: Any) -> None:
         for impl in self.manager.hook.register_commands.get_hookimpls():
             self._call(impl, "register_commands", cli=cli)

@@ -112,10 +112,12 @@ def _register_commands() -> None:
         jobber,
         journeys,
         keys,
+        messages,
         sync,
     )
 
-    for module in (admin, businesses, sync, demo, daemon, journeys, connect, jobber, keys):
+    for module in (admin, businesses, sync, demo, daemon, journeys, connect, jobber, keys,
+                   messages):
         for command in module.COMMANDS:
             cli.add_command(command)
 

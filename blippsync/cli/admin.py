@@ -29,7 +29,8 @@ def migrate(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Database, migrations and what needs attention; exit 1 when a human is needed."""
-    report = collect_status(get_app(ctx).db)
+    app = get_app(ctx)
+    report = collect_status(app.db, app.config)
     if as_json:
         echo_json(report)
     else:
@@ -38,6 +39,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
         mig = report["migrations"]
         click.echo(f"migrations: {len(mig['applied'])} applied, {len(mig['pending'])} pending"
                    + (f" ({', '.join(mig['pending'])})" if mig["pending"] else ""))
+        channels = report["channels"]
+        click.echo("channels: " + ", ".join(f"{kind} via {name}" for kind, name
+                                             in channels["active"].items()))
+        for warning in channels["warnings"]:
+            click.echo(f"WARNING: {warning}")
         for label, count in report["counts"].items():
             click.echo(f"{label}: {count}")
         if report["connections"]:

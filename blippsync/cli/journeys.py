@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import click
 
-from blippsync.cli import get_app
+from blippsync.cli import get_app, get_plugins
 from blippsync.cli.output import echo_json, echo_table
 
 
@@ -26,7 +26,8 @@ def apply_(ctx: click.Context, file: str, business_id: str | None, as_json: bool
     from blippsync.journeys.apply import apply_sequence_file
     from blippsync.journeys.definitions import load_sequence_file
 
-    spec = load_sequence_file(file)  # validation needs no database
+    # validation needs no database; triggers are checked against the connectors' events
+    spec = load_sequence_file(file, get_plugins(ctx).events_by_connector())
     result = apply_sequence_file(get_app(ctx).ready_db(), spec, business_id=business_id)
     if as_json:
         echo_json({"business_id": result.business_id, "business_created": result.business_created,

@@ -10,13 +10,18 @@ import sqlalchemy as sa
 
 from blippsync.database import Database
 from blippsync.errors import InputError, NotFoundError
+from blippsync.journeys.recipient_zone import recipient_zones
 from blippsync.journeys.rules import REASONS
 
 _CUSTOMER = sa.text("""
     SELECT c.id, c.business_id, b.name AS business, b.timezone, b.subscription_status, c.name,
            c.email, c.phone, c.source, c.external_id, c.opted_out, c.archived, c.deleted_at,
-           c.review_requests_allowed, c.sms_allowed, c.merged_into_id, c.created_at
-    FROM public.customers c JOIN public.businesses b ON b.id = c.business_id WHERE c.id = :id
+           c.review_requests_allowed, c.sms_allowed, c.merged_into_id, c.created_at,
+           c.email_opted_out, c.email_opted_out_at, c.timezone AS customer_timezone,
+           sup.error_code || ' ' || sup.reason AS sms_suppressed
+    FROM public.customers c JOIN public.businesses b ON b.id = c.business_id
+    LEFT JOIN blippsync.sms_suppressions sup ON sup.phone = c.phone
+    WHERE c.id = :id
 """)
 _EVENTS = sa.text("""
     SELECT id, source, event_type, occurred_at, historical, routing_state, routed_at,
@@ -50,7 +55,7 @@ _ENROLLMENTS = sa.text("""
 """)
 _MESSAGES = sa.text("""
     SELECT r.created_at, r.channel, r.status, r.purpose, r.step_order, r.sent_at, r.attempts,
-           r.last_error, r.clicked_at, r.send_key, r.metadata ->> 'to' AS sent_to,
+           r.last_error, r.error_code, r.clicked_at, r.send_key, r.metadata ->> 'to' AS sent_to,
            r.metadata ->> 'subject' AS subject, r.metadata ->> 'provider_id' AS provider_id
     FROM public.review_requests r
     WHERE r.customer_id = :id ORDER BY r.created_at
@@ -110,12 +115,18 @@ def story_lines(report: dict[str, Any]) -> list[str]:
                                  ("deleted", c["deleted_at"] is not None),
                                  ("no review requests", not c["review_requests_allowed"]),
                                  ("no SMS", c["sms_allowed"] is False),
+                                 ("unsubscribed from email", c["email_opted_out"]),
+                                 (f"SMS refused by the carrier: {c['sms_suppressed']}",
+                                  c["sms_suppressed"]),
                                  (f"merged into {c['merged_into_id']}", c["merged_into_id"]))
                  if on]
         lines.append(f"Customer {c['name'] or '(no name)'} <{c['email'] or 'no email'}> "
                      f"{c['phone'] or 'no phone'} of {c['business']} "
                      f"(subscription {c['subscription_status']}, {c['timezone']})"
                      + (f" [{', '.join(flags)}]" if flags else ""))
+        zones = recipient_zones(c["timezone"], c["customer_timezone"], c["phone"])
+        lines.append(f"  quiet hours count in {', '.join(zones.all)}: {zones.describe()}, "
+                     "the stricter of them wins")
     ev = report.get("event")
     if ev:
         lines.append(f"Event {ev['id']}: {ev['source']}/{ev['event_type']} at "

@@ -18,7 +18,7 @@ CLAIM_EVENTS = sa.text("""
 
 CUSTOMERS = sa.text("""
     SELECT id, business_id, opted_out, archived, deleted_at, review_requests_allowed,
-           merged_into_id
+           merged_into_id, email_opted_out
     FROM public.customers WHERE id = ANY(:ids)
 """)
 
@@ -30,7 +30,9 @@ ACTIVE_SEQUENCES = sa.text("""
            EXISTS (SELECT 1 FROM public.sequence_steps st
                    WHERE st.sequence_id = s.id AND st.message_purpose = 'review') AS asks_review,
            (SELECT st.delay_minutes FROM public.sequence_steps st
-            WHERE st.sequence_id = s.id ORDER BY st.step_order LIMIT 1) AS first_delay
+            WHERE st.sequence_id = s.id ORDER BY st.step_order LIMIT 1) AS first_delay,
+           ARRAY(SELECT DISTINCT st.channel FROM public.sequence_steps st
+                 WHERE st.sequence_id = s.id AND st.channel IS NOT NULL) AS channels
     FROM public.sequences s
     WHERE s.business_id = ANY(:ids) AND s.status = 'active'
     ORDER BY s.created_at, s.name

@@ -73,7 +73,7 @@ def check_template(source: str) -> None:
     _check_names(tree)
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         name = node.attr if isinstance(node, nodes.Getattr) else \
-            getattr(node.arg, "value", None)
+            getattr(getattr(node, "arg", None), "value", None)
         if isinstance(name, str) and name.startswith("_"):
             raise TemplateProblem(f"template reaches for {name!r}: attributes starting with _ "
                                   "are Python internals the sandbox forbids")

@@ -1,0 +1,173 @@
+"""The email a journey sends, parsed back with the standard library's `email` package: the
+headers mailbox providers require, both parts, escaping, and the start-up checks that keep
+a deployment from sending mail no provider would accept."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+import sqlalchemy as sa
+from journey_support import (
+    add_event,
+    apply,
+    journey_config,
+    make_business,
+    make_customer,
+    noon_utc,
+    sequence,
+)
+from test_channels_smtp import Inbox, smtp_server  # noqa: F401  (the fixture)
+
+from blippsync.channels.readiness import check_channels
+from blippsync.config import Config
+from blippsync.database import Database
+from blippsync.errors import ConfigError
+from blippsync.journeys import execute_due_steps, route_events
+from blippsync.plugins import load_plugins
+
+PUBLIC = "https://sync.plumbing.example"
+ADDRESS = "12 Pipe Street, Springfield, IL 62701"
+NOW = noon_utc()
+EMAIL_STEP = {"type": "email", "purpose": "review",
+              "subject": "Thanks {{ customer.first_name }}!",
+              "body": "Hi {{ customer.first_name }} & welcome <back>,\n\n"
+                      "Leave us a review: {{ review_link }}\nThanks!"}
+
+
+def _config(tmp_path: Path, database_url: str, **extra: Any) -> Config:
+    return journey_config(tmp_path, database_url, http__public_base_url=PUBLIC,
+                          journeys__review_link_base_url=PUBLIC,
+                          email__unsubscribe_mailto="unsubscribe@plumbing.example", **extra)
+
+
+def _business(db: Database, **columns: Any) -> uuid.UUID:
+    business = make_business(db, name="Demo Plumbing")
+    values = {"postal_address": ADDRESS, "email_from_address": "reviews@plumbing.example",
+              "email_reply_to": "owner@plumbing.example", **columns}
+    with db.begin() as conn:
+        conn.execute(sa.text("UPDATE businesses SET postal_address = :postal_address, "
+                             "email_from_address = :email_from_address, "
+                             "email_reply_to = :email_reply_to WHERE id = :id"),
+                     {"id": business, **values})
+    return business
+
+
+def _send_one(db: Database, config: Config, business: uuid.UUID, name: str) -> EmailMessage:
+    customer = make_customer(db, business, name=name, email="ada@example.com")
+    apply(db, business, sequence(steps=[EMAIL_STEP]))
+    add_event(db, business, customer)
+    route_events(db, config, now=NOW)
+    assert execute_due_steps(db, config, load_plugins(), now=NOW).sent == 1
+    (eml,) = (config.resolve_path("channels.outbox_dir") / str(business)).glob("*.eml")
+    parsed = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def test_rendered_email_has_the_headers_and_parts_providers_require(
+        db: Database, database_url: str, tmp_path: Path) -> None:
+    config = _config(tmp_path, database_url)
+    business = _business(db)
+    msg = _send_one(db, config, business, '<script>alert("x")</script> Lovelace')
+
+    # Date: when it was written (the send), not when the step fell due
+    assert abs(parsedate_to_datetime(msg["Date"]) - datetime.now(UTC)) < timedelta(minutes=5)
+    assert msg["Message-ID"].startswith("<") and msg["Message-ID"].endswith(
+        "@plumbing.example>")
+    assert msg["From"].addresses[0].addr_spec == "reviews@plumbing.example"
+    assert msg["From"].addresses[0].display_name == "Demo Plumbing"
+    assert msg["Reply-To"].addresses[0].addr_spec == "owner@plumbing.example"
+    assert msg["To"].addresses[0].addr_spec == "ada@example.com"
+
+    # RFC 2369 + RFC 8058: the https one-click URL first, the mailto after it
+    targets = [t.strip().strip("<>") for t in str(msg["List-Unsubscribe"]).split(",")]
+    assert targets[0].startswith(f"{PUBLIC}/u/") and len(targets[0]) > len(PUBLIC) + 30
+    assert targets[1].startswith("mailto:unsubscribe@plumbing.example?subject=")
+    assert targets[0].rsplit("/", 1)[1] in unquote(targets[1])  # the same token
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    assert msg.get_content_type() == "multipart/alternative"
+    text_part, html_part = msg.get_payload()
+    assert text_part.get_content_type() == "text/plain"
+    assert html_part.get_content_type() == "text/html"
+    text, html = text_part.get_content(), html_part.get_content()
+    # text: the values as they are; html: every value and the template's own text escaped
+    assert 'Hi <script>alert("x")</script> & welcome <back>,' in text
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; welcome &lt;back&gt;," in html
+    review = text.split("Leave us a review: ")[1].split()[0]
+    assert review.startswith(f"{PUBLIC}/r/")
+    assert f'<a href="{review}">' in html
+    for part in (text, html):  # CAN-SPAM: postal address and the opt-out in every email
+        assert ADDRESS in part and targets[0] in part
+    assert html.lstrip().startswith("<!DOCTYPE html>") and "</html>" in html
+
+
+def test_header_values_cannot_carry_new_headers(db: Database, database_url: str,
+                                                tmp_path: Path) -> None:
+    config = _config(tmp_path, database_url)
+    business = _business(db, email_reply_to="owner@plumbing.example\r\nBcc: all@victims.example")
+    msg = _send_one(db, config, business, "Ada\r\nBcc: evil@attacker.example")
+    assert msg["Bcc"] is None
+    assert msg["Subject"] == "Thanks Ada Bcc:!"  # first name "Ada\r\nBcc:", folded into one line
+
+
+def test_business_without_its_own_sender_uses_the_deployment_one(
+        db: Database, database_url: str, tmp_path: Path) -> None:
+    config = _config(tmp_path, database_url, smtp__from_address="hello@blipp.example",
+                     smtp__reply_to="support@blipp.example")
+    business = _business(db, email_from_address=None, email_reply_to=None)
+    msg = _send_one(db, config, business, "Ada Lovelace")
+    assert msg["From"].addresses[0].addr_spec == "hello@blipp.example"
+    assert msg["Reply-To"].addresses[0].addr_spec == "support@blipp.example"
+
+
+def test_smtp_delivers_the_same_message(smtp_server: tuple[Inbox, int],  # noqa: F811
+                                        db: Database, database_url: str,
+                                        tmp_path: Path) -> None:
+    inbox, port = smtp_server
+    config = _config(tmp_path, database_url, channels__email="smtp", smtp__host="127.0.0.1",
+                     smtp__port=port, smtp__starttls=False,
+                     smtp__from_address="reviews@plumbing.example")
+    business = _business(db)
+    customer = make_customer(db, business, email="ada@example.com")
+    apply(db, business, sequence(steps=[EMAIL_STEP]))
+    add_event(db, business, customer)
+    route_events(db, config, now=NOW)
+    assert execute_due_steps(db, config, load_plugins(), now=NOW).sent == 1
+    (envelope,) = inbox.messages
+    assert envelope.mail_from == "reviews@plumbing.example"
+    msg = message_from_bytes(envelope.original_content, policy=policy.default)
+    assert msg["Date"] and msg["Message-ID"] and msg["List-Unsubscribe-Post"]
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+
+
+@pytest.mark.parametrize(("settings", "error"), [
+    ({}, "needs smtp.from_address"),
+    ({"smtp__from_address": "no-reply@localhost"}, "not on a domain mail can come from"),
+    ({"smtp__from_address": "reviews@blipp.example", "http__public_base_url": ""},
+     "needs http.public_base_url"),
+])
+def test_smtp_without_a_real_sender_or_unsubscribe_url_refuses_to_start(
+        settings: dict[str, str], error: str, tmp_path: Path) -> None:
+    config = journey_config(tmp_path, "postgresql://unused", channels__email="smtp",
+                            http__public_base_url=PUBLIC).with_values(**settings)
+    with pytest.raises(ConfigError, match=error):
+        check_channels(config)
+
+
+def test_outbox_channels_are_announced(tmp_path: Path) -> None:
+    config = journey_config(tmp_path, "postgresql://unused")
+    (warning,) = check_channels(config)
+    assert "EMAIL and SMS go to the OUTBOX" in warning and "NOT SENT" in warning
+    ok = config.with_values(channels__email="smtp", smtp__from_address="reviews@blipp.example",
+                            http__public_base_url=PUBLIC, channels__sms="twilio")
+    assert check_channels(ok) == []

@@ -45,6 +45,12 @@ class TwilioChannel:
             self._clients[key] = httpx.Client(base_url=key[0], timeout=key[1])
         return self._clients[key]
 
+    def close(self) -> None:
+        """Close the kept-alive connections (tests; the daemon's process exit does it too)."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
     def send(self, message: Message, config: Config) -> Delivery:
         sid, token = config["twilio.account_sid"], config["twilio.auth_token"]
         if not sid or not token:

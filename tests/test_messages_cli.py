@@ -15,10 +15,10 @@ from journey_support import sequence as make_sequence
 
 from blippsync.database import Database
 from blippsync.errors import InputError
-from blippsync.journeys.messages import list_messages
-from blippsync.status import collect_status
 from blippsync.journeys import execute_due_steps, route_events
+from blippsync.journeys.messages import list_messages
 from blippsync.plugins import load_plugins
+from blippsync.status import collect_status
 
 NOW = noon_utc()
 

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from fakes.twilio_fake import FakeTwilio
+from http_support import serving
 from journey_support import (
     add_event,
     apply,
@@ -27,9 +28,7 @@ from journey_support import (
 from twilio_signing import PUBLISHED_EXAMPLES, PUBLISHED_TOKEN, PUBLISHED_URL, sign
 
 from blippsync.config import Config
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
-from blippsync.http import HttpServer, HttpState, build_app
 from blippsync.http.twilio_requests import twilio_signature
 from blippsync.journeys import execute_due_steps, route_events
 from blippsync.journeys.explain import explain_customer, story_lines
@@ -75,12 +74,8 @@ def plugins() -> Iterator[Any]:
 
 @pytest.fixture
 def server(config: Config, db: Database, plugins: Any) -> Iterator[str]:
-    state = HttpState(config=config, db=db, plugins=plugins, metrics=DaemonMetrics(db),
-                      scheduler_age=lambda: 0.0, daemon_id="test")
-    srv = HttpServer(build_app(state), "127.0.0.1", 0)
-    srv.start()
-    yield f"http://127.0.0.1:{srv.port}"
-    srv.stop()
+    with serving(config, db, plugins) as url:
+        yield url
 
 
 def _report(server: str, sid: str, status: str, code: str | None = None,

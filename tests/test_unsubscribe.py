@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from http_support import serving
 from journey_support import (
     add_event,
     apply,
@@ -25,9 +26,7 @@ from journey_support import (
 )
 
 from blippsync.config import Config
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
-from blippsync.http import HttpServer, HttpState, build_app
 from blippsync.journeys import execute_due_steps, route_events
 from blippsync.journeys.explain import explain_customer, story_lines
 from blippsync.plugins import load_plugins
@@ -50,12 +49,8 @@ def config(tmp_path: Path, database_url: str) -> Config:
 
 @pytest.fixture
 def server(config: Config, db: Database) -> Iterator[str]:
-    state = HttpState(config=config, db=db, plugins=load_plugins(), metrics=DaemonMetrics(db),
-                      scheduler_age=lambda: 0.0, daemon_id="test")
-    srv = HttpServer(build_app(state), "127.0.0.1", 0)
-    srv.start()
-    yield f"http://127.0.0.1:{srv.port}"
-    srv.stop()
+    with serving(config, db) as url:
+        yield url
 
 
 def _outbox(config: Config, business: uuid.UUID) -> list[Path]:

@@ -3,13 +3,13 @@ messages. "Why didn't my customer get a request?" answered in one command."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import sqlalchemy as sa
 
 from blippsync.database import Database
-from blippsync.errors import InputError, NotFoundError
+from blippsync.errors import NotFoundError
+from blippsync.ids import option_id
 from blippsync.journeys.recipient_zone import recipient_zones
 from blippsync.journeys.rules import REASONS
 
@@ -62,15 +62,8 @@ _MESSAGES = sa.text("""
 """)
 
 
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise InputError(f"--{what}: {value!r} is not an id (a UUID)") from None
-
-
 def explain_customer(db: Database, customer_id: str) -> dict[str, Any]:
-    key = _uuid(customer_id, "customer")
+    key = option_id(customer_id, "--customer")
     with db.connect() as conn:
         customer = conn.execute(_CUSTOMER, {"id": key}).mappings().first()
         if customer is None:
@@ -86,7 +79,7 @@ def explain_customer(db: Database, customer_id: str) -> dict[str, Any]:
 
 
 def explain_event(db: Database, event_id: str) -> dict[str, Any]:
-    key = _uuid(event_id, "event")
+    key = option_id(event_id, "--event")
     with db.connect() as conn:
         event = conn.execute(_EVENT, {"id": key}).mappings().first()
         if event is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 
 from blippsync.database import Database
 from blippsync.errors import InputError
+from blippsync.ids import option_id
 
 STATUSES = ("scheduled", "sent", "delivered", "undelivered", "failed", "clicked", "unknown")
 CHANNELS = ("email", "sms")
@@ -48,9 +48,9 @@ def list_messages(db: Database, *, business: str | None = None, customer: str | 
         raise InputError(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
     if limit < 1:
         raise InputError("--limit: must be at least 1")
-    params = {"business": _uuid(business, "--business"), "customer": _uuid(customer, "--customer"),
-              "channel": channel, "status": status, "since": parse_since(since, now),
-              "limit": limit}
+    params = {"business": option_id(business, "--business"),
+              "customer": option_id(customer, "--customer"), "channel": channel,
+              "status": status, "since": parse_since(since, now), "limit": limit}
     with db.connect() as conn:
         return [dict(r) for r in conn.execute(_LIST, params).mappings()]
 
@@ -71,11 +71,3 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
                          "age like 30m, 12h, 7d, 2w") from None
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
-
-def _uuid(value: str | None, option: str) -> uuid.UUID | None:
-    if not value:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InputError(f"{option}: {value!r} is not an id (a UUID)") from None

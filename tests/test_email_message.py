@@ -4,6 +4,7 @@ a deployment from sending mail no provider would accept."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from journey_support import (
     add_event,
     apply,
+    cli,
     journey_config,
     make_business,
     make_customer,
@@ -32,6 +34,7 @@ from blippsync.database import Database
 from blippsync.errors import ConfigError
 from blippsync.journeys import execute_due_steps, route_events
 from blippsync.plugins import load_plugins
+from blippsync.sender_identity import set_sender_identity
 
 PUBLIC = "https://sync.plumbing.example"
 ADDRESS = "12 Pipe Street, Springfield, IL 62701"
@@ -171,3 +174,23 @@ def test_outbox_channels_are_announced(tmp_path: Path) -> None:
     ok = config.with_values(channels__email="smtp", smtp__from_address="reviews@blipp.example",
                             http__public_base_url=PUBLIC, channels__sms="twilio")
     assert check_channels(ok) == []
+
+
+def test_a_business_email_identity_is_set_from_the_command_line(
+        db: Database, cli_env: dict[str, str]) -> None:
+    business = make_business(db, name="Demo Plumbing")
+    refused = cli(cli_env, "businesses", "email", str(business), "--from-address",
+                   "no-reply@localhost")
+    assert refused.returncode == 1 and "not on a domain mail can come from" in refused.stderr
+    out = cli(cli_env, "businesses", "email", str(business), "--postal-address",
+               "12 Pipe Street,\nSpringfield", "--from-address", "reviews@plumbing.example",
+               "--json")
+    assert out.returncode == 0, out.stderr
+    identity = json.loads(out.stdout)
+    assert identity["postal_address"] == "12 Pipe Street, Springfield"  # one line
+    assert identity["email_from_address"] == "reviews@plumbing.example"
+    assert identity["email_reply_to"] is None
+    cleared = set_sender_identity(db, business, from_address="", reply_to="me@plumbing.example")
+    assert cleared["email_from_address"] is None and cleared["postal_address"]
+    assert cleared["email_reply_to"] == "me@plumbing.example"
+

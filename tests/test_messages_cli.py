@@ -4,13 +4,19 @@ and counting troubled messages, and `run-once` warning when nothing really leave
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from journey_support import add_event, apply, journey_config, make_business, make_customer, noon_utc
+from journey_support import (
+    add_event,
+    apply,
+    cli,
+    journey_config,
+    make_business,
+    make_customer,
+    noon_utc,
+)
 from journey_support import sequence as make_sequence
 
 from blippsync.database import Database
@@ -22,10 +28,6 @@ from blippsync.status import collect_status
 
 NOW = noon_utc()
 
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "blippsync", *args], env=env, text=True,
-                          capture_output=True, timeout=120)
 
 
 def test_messages_list_filters_and_status_counts(db: Database, database_url: str,
@@ -64,15 +66,15 @@ def test_messages_list_filters_and_status_counts(db: Database, database_url: str
     with pytest.raises(InputError, match="--status: 'bounced' is not one of"):
         listed(status="bounced")
 
-    out = _cli(cli_env, "messages", "list", "--json", "--business", str(business), "--status",
+    out = cli(cli_env, "messages", "list", "--json", "--business", str(business), "--status",
                "failed")
     assert out.returncode == 0, out.stderr
     (failed,) = json.loads(out.stdout)
     assert (failed["customer"], failed["error_code"]) == ("Bob Babbage", "30007")
-    table = _cli(cli_env, "messages", "list", "--status", "failed")
+    table = cli(cli_env, "messages", "list", "--status", "failed")
     assert "twilio error 30007" in table.stdout and "Bob Babbage" in table.stdout
 
-    status = _cli(cli_env, "status")
+    status = cli(cli_env, "status")
     assert "channels: email via outbox, sms via outbox" in status.stdout
     assert "WARNING: EMAIL and SMS go to the OUTBOX" in status.stdout
     assert "messages failed: 1" in status.stdout and "messages unknown: 0" in status.stdout
@@ -80,6 +82,6 @@ def test_messages_list_filters_and_status_counts(db: Database, database_url: str
     assert report["channels"]["active"] == {"email": "outbox", "sms": "outbox"}
     assert report["counts"]["messages failed"] == 1
 
-    once = _cli({**cli_env, "BLIPPSYNC_CHANNELS_OUTBOX_DIR": str(tmp_path / "o")}, "run-once")
+    once = cli({**cli_env, "BLIPPSYNC_CHANNELS_OUTBOX_DIR": str(tmp_path / "o")}, "run-once")
     assert once.returncode == 0, once.stderr
     assert "WARNING: EMAIL and SMS go to the OUTBOX" in once.stderr and "NOT SENT" in once.stderr

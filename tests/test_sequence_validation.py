@@ -5,23 +5,16 @@ forbids; every problem of a file is reported at once and nothing is written."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from journey_support import make_business, rows
+from journey_support import cli, make_business, rows
 
 from blippsync.database import Database
 from blippsync.errors import InputError
 from blippsync.journeys.definitions import load_sequence_file
 from blippsync.plugins import load_plugins
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "blippsync", *args], env=env, text=True,
-                          capture_output=True, timeout=120)
 
 
 def _seq(name: str, **fields: Any) -> dict[str, Any]:
@@ -70,14 +63,14 @@ def test_apply_refuses_the_file_and_writes_nothing(tmp_path: Path, cli_env: dict
     business = make_business(db)
     file = tmp_path / "broken.json"
     file.write_text(json.dumps(BROKEN))
-    result = _cli(cli_env, "sequences", "apply", str(file), "--business", str(business))
+    result = cli(cli_env, "sequences", "apply", str(file), "--business", str(business))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: {file}: 6 problems, nothing applied:")
     assert "'qbo' is no installed connector" in result.stderr
     assert "'__class__'" in result.stderr
     assert rows(db, "SELECT count(*) FROM sequences") == [(0,)]
 
-    unknown = _cli(cli_env, "customers", "add", "--business", str(business), "--name", "Dana",
+    unknown = cli(cli_env, "customers", "add", "--business", str(business), "--name", "Dana",
                    "--event", "job_finished")
     assert unknown.returncode == 2
     assert "'job_finished' is not an event" in unknown.stderr

@@ -19,6 +19,7 @@ from blippsync.journeys.rules import BILLABLE_STATUSES
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 SENT_STATUSES = frozenset({"sent", "delivered", "clicked"})
+FINISHED_STATUSES = SENT_STATUSES | {"undelivered", "unknown", "failed"}  # never sent again
 SMS_WINDOW_SECONDS = 24 * 3600
 MAX_STEPS_PER_PASS = 50
 
@@ -81,7 +82,7 @@ def plan(*, enrollment: Any, steps: list[Any], settings: dict[str, Any], custome
         done = ledger.get(t.step)
         if step.step_type not in ("email", "sms"):
             _advance(t, steps, now)
-        elif done is not None and done.status in SENT_STATUSES | {"unknown", "failed"}:
+        elif done is not None and done.status in FINISHED_STATUSES:
             if done.status == "failed" and settings.get("on_step_failure") == "stop":
                 t.status, t.reason = "failed", f"step {t.step + 1} failed: {done.last_error}"
                 return out

@@ -146,7 +146,7 @@ LEDGER_ROWS = sa.text("""
 RECENT_SMS = sa.text("""
     SELECT customer_id, created_at FROM public.review_requests
     WHERE customer_id = ANY(:ids) AND channel = 'sms' AND created_at > :since
-      AND status IN ('scheduled', 'sent', 'delivered', 'clicked', 'unknown')
+      AND status IN ('scheduled', 'sent', 'delivered', 'undelivered', 'clicked', 'unknown')
 """)
 
 # psycopg-level, binary arrays: one statement per batch whatever its size.

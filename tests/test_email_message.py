@@ -5,6 +5,7 @@ a deployment from sending mail no provider would accept."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -194,3 +195,36 @@ def test_a_business_email_identity_is_set_from_the_command_line(
     assert cleared["email_from_address"] is None and cleared["postal_address"]
     assert cleared["email_reply_to"] == "me@plumbing.example"
 
+
+
+def test_the_header_cache_changes_no_byte(tmp_path: Path) -> None:
+    """The same messages built with the stock policy.SMTP and with the caching one, each
+    twice (a cached header reused), are identical but for the random MIME boundary."""
+    from blippsync.channels import Message
+    from blippsync.channels import email as composer
+
+    config = journey_config(tmp_path, "postgresql://unused")
+    names = ["Demo Plumbing", "Café Zoë & Söhne", 'O\'Brien, "The" Plumber', "A" * 90]
+    subjects = ["How did we do?", "Ça va? ✨ " * 12, "x" * 200, "a " * 80]
+    messages = [Message(kind="email", send_key=f"k{i}:0", business_id="b", customer_id="c",
+                        business_name=names[i % 4], to="a@example.com",
+                        subject=subjects[i // 4], body="Hello é\n", html="<p>Hello é</p>",
+                        reply_to="r@example.com" if i % 2 else None,
+                        headers={"List-Unsubscribe": "<https://x.example/u/abc>",
+                                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+                for i in range(16)]
+    now = datetime(2025, 6, 10, tzinfo=UTC)
+
+    def built(policy_: Any) -> list[bytes]:
+        original = composer.POLICY
+        composer.POLICY = policy_
+        try:
+            return [re.sub(rb"=+\d+==", b"B", bytes(composer.build_email(m, config, now=now)))
+                    for m in messages]
+        finally:
+            composer.POLICY = original
+
+    stock = built(policy.SMTP)
+    assert built(composer.POLICY) == stock and built(composer.POLICY) == stock
+    parsed = message_from_bytes(stock[0], policy=policy.default)
+    assert [part["MIME-Version"] for part in parsed.iter_parts()] == [None, None]

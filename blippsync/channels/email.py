@@ -15,6 +15,7 @@ from email import policy
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
+from typing import Any
 
 from blippsync.channels import Message
 from blippsync.config import Config
@@ -26,23 +27,38 @@ _LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
 _NOT_REAL_DOMAINS = ("localhost", ".localhost", ".invalid", ".local", ".localdomain")
 
 
-class _HeaderClasses(HeaderRegistry):
-    """The standard registry, but each header class is built once: the stock one makes a
-    new class with type() for every header of every message (15-30% of the cost)."""
+class _HeaderCache(HeaderRegistry):
+    """The standard registry, remembering what it made. Header objects are immutable, and
+    most headers repeat from message to message (From, Content-Type, List-Unsubscribe-Post),
+    while the stock registry builds a new class with type() and parses the value again for
+    every header of every message: caching cuts the cost of a message by half or more,
+    with byte-identical output."""
+
+    MAX_ENTRIES = 4096
 
     def __init__(self) -> None:
         super().__init__()
-        self._built: dict[str, type] = {}
+        self._classes: dict[str, type] = {}
+        self._headers: dict[tuple[str, str], Any] = {}
 
     def __getitem__(self, name: str) -> type:
         key = name.lower()
-        built = self._built.get(key)
-        if built is None:
-            built = self._built[key] = super().__getitem__(name)
-        return built
+        made = self._classes.get(key)
+        if made is None:
+            made = self._classes[key] = super().__getitem__(name)
+        return made
+
+    def __call__(self, name: str, value: str) -> Any:
+        key = (name.lower(), value)
+        header = self._headers.get(key)
+        if header is None:
+            if len(self._headers) >= self.MAX_ENTRIES:
+                self._headers.clear()
+            header = self._headers[key] = super().__call__(name, value)
+        return header
 
 
-POLICY = policy.SMTP.clone(header_factory=_HeaderClasses())
+POLICY = policy.SMTP.clone(header_factory=_HeaderCache())
 
 
 def header_value(text: object) -> str:
@@ -88,4 +104,6 @@ def build_email(message: Message, config: Config, *, now: datetime | None = None
     email.set_content(message.body)
     if message.html:
         email.add_alternative(message.html, subtype="html")
+        for part in email.iter_parts():  # MIME-Version belongs to the message, not its parts
+            del part["MIME-Version"]
     return email

@@ -47,3 +47,13 @@ def register_commands(cli: Any) -> None:
 @hookspec
 def sync_finished(summary: Any) -> None:
     """A connection finished a sync pass. `summary` is a `blippsync.sync_summary.SyncSummary`."""
+
+
+@hookspec
+def collect_delivery_reports(config: Any, report: Callable[..., bool]) -> None:
+    """Called before each pass over due journey steps. Call `report(provider_id=...,
+    status=..., error_code=None, error=None)` for every delivery outcome learned since the
+    last call: SMTP bounces read from a mailbox, an email provider's event feed... `status`
+    is delivered, undelivered or failed; `provider_id` is what the channel returned when
+    sending (the smtp channel: the Message-ID). `report` returns whether a message changed.
+    Exceptions are logged, never propagated."""

@@ -80,6 +80,10 @@ class Plugins:
         for impl in self.manager.hook.sync_finished.get_hookimpls():
             self._call(impl, "sync_finished", summary=summary)
 
+    def collect_delivery_reports(self, config: Any, report: Callable[..., bool]) -> None:
+        for impl in self.manager.hook.collect_delivery_reports.get_hookimpls():
+            self._call(impl, "collect_delivery_reports", config=config, report=report)
+
     def _call(self, impl: Any, hook: str, **kwargs: Any) -> None:
         """Call one plugin's implementation (each on its own, so one failure stays its own)."""
         if self.trace:

@@ -25,6 +25,7 @@ from journey_support import (
     make_business,
     make_customer,
     noon_utc,
+    rows,
     sequence,
 )
 from test_channels_smtp import Inbox, smtp_server  # noqa: F401  (the fixture)
@@ -33,6 +34,7 @@ from blippsync.channels.readiness import check_channels
 from blippsync.config import Config
 from blippsync.database import Database
 from blippsync.errors import ConfigError
+from blippsync.hookspecs import hookimpl
 from blippsync.journeys import execute_due_steps, route_events
 from blippsync.plugins import load_plugins
 from blippsync.sender_identity import set_sender_identity
@@ -228,3 +230,41 @@ def test_the_header_cache_changes_no_byte(tmp_path: Path) -> None:
     assert built(composer.POLICY) == stock and built(composer.POLICY) == stock
     parsed = message_from_bytes(stock[0], policy=policy.default)
     assert [part["MIME-Version"] for part in parsed.iter_parts()] == [None, None]
+
+
+class BounceReader:
+    """A bounce-processing plugin: reports the DSNs its 'mailbox' holds, once."""
+
+    def __init__(self) -> None:
+        self.mailbox: list[dict[str, str]] = []
+        self.changed: list[bool] = []
+
+    @hookimpl
+    def collect_delivery_reports(self, config: Config, report: Any) -> None:
+        while self.mailbox:
+            self.changed.append(report(**self.mailbox.pop()))
+
+
+def test_a_bounce_plugin_marks_the_email_failed(smtp_server: tuple[Inbox, int],  # noqa: F811
+                                                db: Database, database_url: str,
+                                                tmp_path: Path) -> None:
+    inbox, port = smtp_server
+    config = _config(tmp_path, database_url, channels__email="smtp", smtp__host="127.0.0.1",
+                     smtp__port=port, smtp__starttls=False,
+                     smtp__from_address="reviews@plumbing.example")
+    bounces = BounceReader()
+    plugins = load_plugins(extra=[("bounces", bounces)])
+    business = _business(db)
+    customer = make_customer(db, business, email="gone@example.com")
+    apply(db, business, sequence(steps=[EMAIL_STEP, {**EMAIL_STEP, "delay_minutes": 60}]))
+    add_event(db, business, customer)
+    route_events(db, config, now=NOW)
+    assert execute_due_steps(db, config, plugins, now=NOW).sent == 1
+    message_id = message_from_bytes(inbox.messages[0].original_content)["Message-ID"]
+    bounces.mailbox.append({"provider_id": message_id, "status": "failed", "error_code": "5.1.1",
+                            "error": "550 5.1.1 no such user"})
+    execute_due_steps(db, config, plugins, now=NOW + timedelta(minutes=1))
+    assert bounces.changed == [True]
+    (row,) = rows(db, "SELECT status, error_code, last_error FROM review_requests "
+                      "WHERE customer_id = :c AND step_order = 0", c=customer)
+    assert tuple(row) == ("failed", "5.1.1", "550 5.1.1 no such user")

@@ -40,6 +40,7 @@ from blippsync.config import Config
 from blippsync.database import Database, driver_connection
 from blippsync.errors import PluginError
 from blippsync.journeys import queries as q
+from blippsync.journeys.delivery_status import StatusReport, record_delivery_status
 from blippsync.journeys.hours import parse_window, retry_delay_seconds
 from blippsync.journeys.planner import SMS_WINDOW_SECONDS, Outcome, Policy, Transition, plan
 from blippsync.journeys.render import RenderContext, render_step
@@ -89,6 +90,7 @@ def execute_due_steps(db: Database, config: Config, plugins: Any, *,
     """Run every due step (or max_batches batches); return what happened."""
     size = batch_size or config["journeys.execute_batch_size"]
     channels = _channels(config, plugins)
+    _collect_delivery_reports(db, config, plugins)
     policy = Policy(sms_hours=parse_window(config["journeys.sms_hours"]),
                     email_hours=parse_window(config["journeys.email_hours"]),
                     sms_daily_cap=config["journeys.sms_daily_cap"],
@@ -106,6 +108,19 @@ def execute_due_steps(db: Database, config: Config, plugins: Any, *,
         if summary.claimed < size:
             break
     return total
+
+
+def _collect_delivery_reports(db: Database, config: Config, plugins: Any) -> None:
+    """Outcomes plugins learned (bounces...) land before the pass, like status callbacks."""
+    collect = getattr(plugins, "collect_delivery_reports", None)
+    if collect is None:  # a plain mapping of channels (tests, embedders)
+        return
+
+    def report(*, provider_id: str, status: str, error_code: str | None = None,
+               error: str | None = None) -> bool:
+        return record_delivery_status(db, StatusReport(provider_id, status, error_code, error))
+
+    collect(config, report)
 
 
 def _channels(config: Config, plugins: Any) -> dict[str, Any]:

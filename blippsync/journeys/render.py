@@ -99,7 +99,7 @@ def render_step(ctx: RenderContext, *, step: Any, customer: Any, business: Any, 
 
 
 def text_footer(business: str, address: str | None, unsubscribe_link: str | None) -> str:
-    lines = ["", "", "--", business + (f", {address}" if address else "")]
+    lines = ["", "", "-- ", business + (f", {address}" if address else "")]
     if unsubscribe_link:
         lines.append(f"Unsubscribe from {business}'s emails: {unsubscribe_link}")
     return "\n".join(lines)

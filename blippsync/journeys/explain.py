@@ -68,8 +68,11 @@ def explain_customer(db: Database, customer_id: str) -> dict[str, Any]:
         customer = conn.execute(_CUSTOMER, {"id": key}).mappings().first()
         if customer is None:
             raise NotFoundError(f"no customer with id {key}")
+        zones = recipient_zones(customer["timezone"], customer["customer_timezone"],
+                                customer["phone"])
         return {
             "customer": dict(customer),
+            "quiet_hours": {"zones": list(zones.all), "why": zones.describe()},
             "events": [dict(r) for r in conn.execute(_EVENTS, {"id": key}).mappings()],
             "decisions": [dict(r) for r in conn.execute(
                 _DECISIONS, {"customer": key, "event": None}).mappings()],
@@ -117,9 +120,9 @@ def story_lines(report: dict[str, Any]) -> list[str]:
                      f"{c['phone'] or 'no phone'} of {c['business']} "
                      f"(subscription {c['subscription_status']}, {c['timezone']})"
                      + (f" [{', '.join(flags)}]" if flags else ""))
-        zones = recipient_zones(c["timezone"], c["customer_timezone"], c["phone"])
-        lines.append(f"  quiet hours count in {', '.join(zones.all)}: {zones.describe()}, "
-                     "the stricter of them wins")
+        q = report["quiet_hours"]
+        lines.append(f"  quiet hours count in {', '.join(q['zones'])}: {q['why']}, the stricter "
+                     "of them wins")
     ev = report.get("event")
     if ev:
         lines.append(f"Event {ev['id']}: {ev['source']}/{ev['event_type']} at "

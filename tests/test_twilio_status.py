@@ -79,16 +79,17 @@ def server(config: Config, db: Database, plugins: Any) -> Iterator[str]:
 
 
 def _report(server: str, sid: str, status: str, code: str | None = None,
-            token: str = TOKEN) -> httpx.Response:
-    """A status callback as Twilio posts it."""
+            token: str = TOKEN, query: str = "", signed_url: str | None = None) -> httpx.Response:
+    """A status callback as Twilio posts it (signed over the full URL, query included)."""
     fields = {"AccountSid": SID, "ApiVersion": "2010-04-01", "From": "+15005550006",
               "To": PHONE, "MessageSid": sid, "SmsSid": sid, "MessageStatus": status,
               "SmsStatus": status}
     if code:
         fields["ErrorCode"] = code
-    return httpx.post(f"{server}/sms/twilio/status", content=urlencode(fields), headers={
+    url = signed_url if signed_url is not None else CALLBACK + query
+    return httpx.post(f"{server}/sms/twilio/status{query}", content=urlencode(fields), headers={
         "content-type": "application/x-www-form-urlencoded",
-        "x-twilio-signature": sign(CALLBACK, fields, token)})
+        "x-twilio-signature": sign(url, fields, token)})
 
 
 def _enrolled(db: Database, config: Config, phone: str = PHONE) -> uuid.UUID:
@@ -120,8 +121,11 @@ def test_callbacks_mark_delivered_and_undelivered_and_a_landline_gets_no_more_sm
 
     assert _report(server, first.sid, "sent").json() == {"updated": False}  # not final
     assert _report(server, first.sid, "delivered", token="forged").status_code == 401
+    assert _report(server, first.sid, "delivered", query="?attempt=2",  # query not signed
+                   signed_url=CALLBACK).status_code == 401
     assert _messages(db, ada)[0].status == "sent"
-    assert _report(server, first.sid, "delivered").json() == {"updated": True}
+    assert _report(server, first.sid, "delivered", query="?attempt=2").json() == {
+        "updated": True}
     assert _messages(db, ada)[0].status == "delivered"
 
     assert _run(db, config, plugins, 1).sent == 2

@@ -73,6 +73,7 @@ def test_messages_list_filters_and_status_counts(db: Database, database_url: str
     assert (failed["customer"], failed["error_code"]) == ("Bob Babbage", "30007")
     table = cli(cli_env, "messages", "list", "--status", "failed")
     assert "twilio error 30007" in table.stdout and "Bob Babbage" in table.stdout
+    assert all(m["via"] == "outbox" for m in mine)  # and says so: nothing really left
 
     status = cli(cli_env, "status")
     assert "channels: email via outbox, sms via outbox" in status.stdout

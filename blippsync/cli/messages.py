@@ -37,7 +37,9 @@ def list_(ctx: click.Context, business: str | None, customer: str | None, channe
     echo_table("Messages", ["created", "business", "customer", "channel", "to", "status",
                             "sequence", "step", "detail"],
                [(f"{r['created_at']:%Y-%m-%d %H:%M}", r["business"], r["customer"] or "-",
-                 r["channel"], r["sent_to"] or "-", r["status"], r["sequence"] or "-",
+                 r["channel"] + (f" ({r['via']})" if r["via"] else ""), r["sent_to"] or "-",
+                 r["status"] + (" (file only)" if r["via"] == "outbox" else ""),
+                 r["sequence"] or "-",
                  "-" if r["step_order"] is None else r["step_order"] + 1,
                  r["last_error"] or r["subject"] or "") for r in rows])
 

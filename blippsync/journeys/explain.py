@@ -56,7 +56,8 @@ _ENROLLMENTS = sa.text("""
 _MESSAGES = sa.text("""
     SELECT r.created_at, r.channel, r.status, r.purpose, r.step_order, r.sent_at, r.attempts,
            r.last_error, r.error_code, r.clicked_at, r.send_key, r.metadata ->> 'to' AS sent_to,
-           r.metadata ->> 'subject' AS subject, r.metadata ->> 'provider_id' AS provider_id
+           r.metadata ->> 'subject' AS subject, r.metadata ->> 'provider_id' AS provider_id,
+           r.metadata ->> 'channel_plugin' AS via
     FROM public.review_requests r
     WHERE r.customer_id = :id ORDER BY r.created_at
 """)
@@ -152,8 +153,9 @@ def story_lines(report: dict[str, Any]) -> list[str]:
         when = m["sent_at"] or m["created_at"]
         extra = f": {m['last_error']}" if m["last_error"] and m["status"] != "sent" else ""
         click = f", review link clicked {m['clicked_at']:%Y-%m-%d %H:%M}" if m["clicked_at"] else ""
+        outbox = " to the outbox (a file, not delivered)" if m["via"] == "outbox" else ""
         lines.append(f"  message {when:%Y-%m-%d %H:%M} {m['channel']} ({m['purpose'] or '-'}) "
-                     f"to {m['sent_to'] or '?'}: {m['status']}{extra}{click}")
+                     f"to {m['sent_to'] or '?'}: {m['status']}{outbox}{extra}{click}")
     if report.get("customer") and not report.get("decisions") and not report.get("events"):
         lines.append("  no trigger events for this customer yet: nothing to route")
     return lines

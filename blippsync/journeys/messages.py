@@ -22,7 +22,8 @@ _LIST = sa.text("""
            c.name AS customer, r.channel, r.status, r.purpose, s.name AS sequence,
            r.step_order, r.attempts, r.metadata ->> 'to' AS sent_to,
            r.metadata ->> 'subject' AS subject, r.metadata ->> 'provider_id' AS provider_id,
-           r.error_code, r.last_error, r.clicked_at, r.status_updated_at
+           r.metadata ->> 'channel_plugin' AS via, r.error_code, r.last_error, r.clicked_at,
+           r.status_updated_at
     FROM public.review_requests r
     JOIN public.businesses b ON b.id = r.business_id
     LEFT JOIN public.customers c ON c.id = r.customer_id

@@ -23,10 +23,20 @@ ALTER TABLE public.customers ADD COLUMN IF NOT EXISTS email_opted_out_at timesta
 ALTER TABLE public.customers ADD COLUMN IF NOT EXISTS timezone text;
 
 -- Delivery outcomes: 'undelivered' (the carrier could not deliver) joins the spec's statuses.
-ALTER TABLE public.review_requests DROP CONSTRAINT IF EXISTS review_requests_status_check;
-ALTER TABLE public.review_requests ADD CONSTRAINT review_requests_status_check
-    CHECK (status IN ('scheduled', 'sent', 'delivered', 'undelivered', 'failed', 'clicked',
-                      'unknown'));
+-- Replaced only when it lacks it, so a re-run neither locks nor scans the table.
+DO $status$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = 'public.review_requests'::regclass
+                     AND conname = 'review_requests_status_check'
+                     AND pg_get_constraintdef(oid) LIKE '%undelivered%') THEN
+        ALTER TABLE public.review_requests DROP CONSTRAINT IF EXISTS review_requests_status_check;
+        ALTER TABLE public.review_requests ADD CONSTRAINT review_requests_status_check
+            CHECK (status IN ('scheduled', 'sent', 'delivered', 'undelivered', 'failed', 'clicked',
+                              'unknown'));
+    END IF;
+END
+$status$;
 ALTER TABLE public.review_requests ADD COLUMN IF NOT EXISTS error_code text;
 ALTER TABLE public.review_requests ADD COLUMN IF NOT EXISTS status_updated_at timestamptz;
 -- Status callbacks name the provider's message id (Twilio's MessageSid).

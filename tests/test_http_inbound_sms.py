@@ -69,3 +69,21 @@ def test_forged_or_unsigned_requests_change_nothing(server: str, db: Database) -
     assert not _opted_out(db, customer)
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM inbound_sms")).scalar() == 0
+
+
+def test_start_lifts_a_carrier_opt_out_but_not_a_landline(server: str, db: Database) -> None:
+    business = make_business(db)
+    customer = make_customer(db, business, phone="+12125550103", opted_out=True)
+    make_customer(db, business, phone="+12125550104")
+    with db.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO blippsync.sms_suppressions (phone, error_code, reason) VALUES "
+            "('+12125550103', '21610', 'unsubscribed at the carrier'), "
+            "('+12125550104', '30006', 'landline or unreachable carrier')"))
+    for sid, number in (("SM0003", "+12125550103"), ("SM0004", "+12125550104")):
+        assert _post(server, {"MessageSid": sid, "From": number, "Body": "START"}
+                     ).status_code == 200
+    assert not _opted_out(db, customer)
+    with db.connect() as conn:
+        left = conn.execute(sa.text("SELECT phone FROM blippsync.sms_suppressions")).all()
+    assert [tuple(r) for r in left] == [("+12125550104",)]

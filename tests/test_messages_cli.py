@@ -75,7 +75,14 @@ def test_messages_list_filters_and_status_counts(db: Database, database_url: str
     assert "twilio error 30007" in table.stdout and "Bob Babbage" in table.stdout
     assert all(m["via"] == "outbox" for m in mine)  # and says so: nothing really left
 
+    with db.begin() as conn:  # as the web app could write it: no validation on that path
+        conn.execute(sa.text("INSERT INTO customer_sources (name) VALUES ('qbo')"))
+        conn.execute(sa.text("INSERT INTO sequences (business_id, name, trigger_source, "
+                             "trigger_event_type, status) VALUES (:b, 'Typo', 'qbo', "
+                             "'job_complete', 'active')"), {"b": business})
     status = cli(cli_env, "status")
+    assert ("WARNING: sequence 'Typo' of Demo Plumbing starts on qbo/job_complete, which no "
+            "installed connector emits") in status.stdout
     assert "channels: email via outbox, sms via outbox" in status.stdout
     assert "WARNING: EMAIL and SMS go to the OUTBOX" in status.stdout
     assert "messages failed: 1" in status.stdout and "messages unknown: 0" in status.stdout

@@ -44,3 +44,10 @@ def show_sequence(db: Database, name_or_id: str, business_id: str | None = None)
         sequence["step_list"] = [dict(r) for r in conn.execute(_STEPS, {"id": sequence["id"]})
                                  .mappings()]
     return sequence
+
+
+def never_starting(db: Database, known_events: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+    """Active sequences whose trigger no installed connector emits (written by the web app or
+    before validation existed): they can never enroll anyone."""
+    return [s for s in list_sequences(db) if s["status"] == "active"
+            and s["trigger_event_type"] not in known_events.get(s["trigger_source"], ())]

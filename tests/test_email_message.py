@@ -66,12 +66,26 @@ def _business(db: Database, **columns: Any) -> uuid.UUID:
     return business
 
 
-def _send_one(db: Database, config: Config, business: uuid.UUID, name: str) -> EmailMessage:
-    customer = make_customer(db, business, name=name, email="ada@example.com")
-    apply(db, business, sequence(steps=[EMAIL_STEP]))
+def _smtp_config(tmp_path: Path, database_url: str, port: int) -> Config:
+    return _config(tmp_path, database_url, channels__email="smtp", smtp__host="127.0.0.1",
+                   smtp__port=port, smtp__starttls=False,
+                   smtp__from_address="reviews@plumbing.example")
+
+
+def _first_email_sent(db: Database, config: Config, business: uuid.UUID, *, plugins: Any = None,
+                      name: str = "Ada Lovelace", email: str = "ada@example.com",
+                      steps: list[dict[str, Any]] | None = None) -> uuid.UUID:
+    """A customer enrolled in an email sequence whose first step went out; its id."""
+    customer = make_customer(db, business, name=name, email=email)
+    apply(db, business, sequence(steps=steps or [EMAIL_STEP]))
     add_event(db, business, customer)
     route_events(db, config, now=NOW)
-    assert execute_due_steps(db, config, load_plugins(), now=NOW).sent == 1
+    assert execute_due_steps(db, config, plugins or load_plugins(), now=NOW).sent == 1
+    return customer
+
+
+def _send_one(db: Database, config: Config, business: uuid.UUID, name: str) -> EmailMessage:
+    _first_email_sent(db, config, business, name=name)
     (eml,) = (config.resolve_path("channels.outbox_dir") / str(business)).glob("*.eml")
     parsed = message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert isinstance(parsed, EmailMessage)
@@ -140,15 +154,8 @@ def test_smtp_delivers_the_same_message(smtp_server: tuple[Inbox, int],  # noqa:
                                         db: Database, database_url: str,
                                         tmp_path: Path) -> None:
     inbox, port = smtp_server
-    config = _config(tmp_path, database_url, channels__email="smtp", smtp__host="127.0.0.1",
-                     smtp__port=port, smtp__starttls=False,
-                     smtp__from_address="reviews@plumbing.example")
-    business = _business(db)
-    customer = make_customer(db, business, email="ada@example.com")
-    apply(db, business, sequence(steps=[EMAIL_STEP]))
-    add_event(db, business, customer)
-    route_events(db, config, now=NOW)
-    assert execute_due_steps(db, config, load_plugins(), now=NOW).sent == 1
+    config = _smtp_config(tmp_path, database_url, port)
+    _first_email_sent(db, config, _business(db))
     (envelope,) = inbox.messages
     assert envelope.mail_from == "reviews@plumbing.example"
     msg = message_from_bytes(envelope.original_content, policy=policy.default)
@@ -249,17 +256,12 @@ def test_a_bounce_plugin_marks_the_email_failed(smtp_server: tuple[Inbox, int], 
                                                 db: Database, database_url: str,
                                                 tmp_path: Path) -> None:
     inbox, port = smtp_server
-    config = _config(tmp_path, database_url, channels__email="smtp", smtp__host="127.0.0.1",
-                     smtp__port=port, smtp__starttls=False,
-                     smtp__from_address="reviews@plumbing.example")
+    config = _smtp_config(tmp_path, database_url, port)
     bounces = BounceReader()
     plugins = load_plugins(extra=[("bounces", bounces)])
-    business = _business(db)
-    customer = make_customer(db, business, email="gone@example.com")
-    apply(db, business, sequence(steps=[EMAIL_STEP, {**EMAIL_STEP, "delay_minutes": 60}]))
-    add_event(db, business, customer)
-    route_events(db, config, now=NOW)
-    assert execute_due_steps(db, config, plugins, now=NOW).sent == 1
+    customer = _first_email_sent(db, config, _business(db), plugins=plugins,
+                                 email="gone@example.com",
+                                 steps=[EMAIL_STEP, {**EMAIL_STEP, "delay_minutes": 60}])
     message_id = message_from_bytes(inbox.messages[0].original_content)["Message-ID"]
     bounces.mailbox.append({"provider_id": message_id, "status": "failed", "error_code": "5.1.1",
                             "error": "550 5.1.1 no such user"})

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from blippsync.config import Config
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
 from blippsync.http import HttpServer, HttpState, build_app
+from blippsync.metrics import DaemonMetrics
 from blippsync.plugins import load_plugins
 
 

@@ -132,12 +132,14 @@ def test_forged_or_altered_tokens_are_refused(db: Database, config: Config,
 def test_a_browser_unsubscribes_with_the_button(db: Database, config: Config, server: str,
                                                 browser: Any, screenshot: Any) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
 
     _business, customer, path = _first_email(db, config)
     browser.get(server + path)
     assert browser.title == "Unsubscribe from Demo Plumbing"
     screenshot("unsubscribe-confirm")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 10).until(lambda b: b.title == "You are unsubscribed")
     assert browser.find_element(By.TAG_NAME, "h1").text == "You are unsubscribed"
     screenshot("unsubscribe-done")
     assert _opted_out(db, customer)

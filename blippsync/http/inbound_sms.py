@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from blippsync.http.app import HttpState
+from blippsync.http.state import HttpState
 from blippsync.http.twilio_requests import verified_form
 from blippsync.journeys.inbound import record_inbound_sms
 from blippsync.normalize import normalize_phone

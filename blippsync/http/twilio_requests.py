@@ -1,8 +1,8 @@
 """Requests Twilio makes to us (inbound SMS, status callbacks), verified before anything.
 
 Twilio signs each request: X-Twilio-Signature is the base64 HMAC-SHA1, keyed by the auth
-token, of the full public URL (query string included) followed by every form field's name
-and value, sorted by name. An unsigned or forged request gets 401 and changes nothing.
+token, of the full public URL (query string included) followed by every distinct form
+field's name and value, sorted by name. An unsigned or forged request gets 401 and changes nothing.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from blippsync.http.app import HttpState
+from blippsync.http.state import HttpState
 from blippsync.http.webhooks import BodyTooLarge, read_bounded
 
 SIGNATURE_HEADER = "x-twilio-signature"
 
 
 def twilio_signature(url: str, params: Sequence[tuple[str, str]], auth_token: str) -> str:
-    payload = url + "".join(k + v for k, v in sorted(params))
+    """Twilio's scheme: each distinct field counts once (as in Twilio's own libraries)."""
+    payload = url + "".join(k + v for k, v in sorted(set(params)))
     digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
 

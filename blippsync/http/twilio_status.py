@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from blippsync.channels.twilio import PERMANENT_FAILURES, UNREACHABLE_CODE, UNREACHABLE_LIMIT
-from blippsync.http.app import HttpState
+from blippsync.http.state import HttpState
 from blippsync.http.twilio_requests import verified_form
 from blippsync.journeys.delivery_status import FINAL_STATUSES, StatusReport, record_delivery_status
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from blippsync.http.app import HttpState
+from blippsync.http.state import HttpState
 from blippsync.journeys.unsubscribe import find_recipient, unsubscribe
 
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")

@@ -44,6 +44,12 @@ TRUNCATE blipp_stage_customers, blipp_stage_events
 -- business's customers on every batch (measured: 10x slower at 300k customers, and worse
 -- while a bulk load has left the table's statistics behind), so the batch's transaction
 -- plans with index nested loops only.
+-- Nested loops alone are not enough: a business's row estimate is wrong exactly while it
+-- grows (a first import), and a planner that believes it holds one row scans "all its
+-- customers" once and compares it with every staged row. So every statement below looks
+-- public rows up by a full unique key per staged row (scalar subqueries, or a primary key
+-- join whose business filter cannot serve as an index path): a batch costs the same
+-- whatever is stored. tests/test_batch_plans.py holds every statement to that.
 SET LOCAL enable_hashjoin = off
 
 -- name: no_merge_joins
@@ -146,7 +152,10 @@ ORDER BY s.seq
 
 -- name: update_changed_customers
 -- only rows where a field the record carries differs: a re-import of unchanged data
--- writes nothing
+-- writes nothing. Each staged row finds its customer by primary key. The tenant check is a
+-- CASE so that it only filters: as a plain `c.business_id = :business_id` a planner that
+-- believes the business small scans all its customers once and joins them with every
+-- staged row (measured: 1e9 comparisons in one batch at 200k customers).
 UPDATE public.customers c SET
     name = coalesce(s.name, c.name),
     email = CASE WHEN s.email_ok AND s.email IS NOT NULL THEN s.email ELSE c.email END,
@@ -161,7 +170,7 @@ UPDATE public.customers c SET
     review_requests_allowed = coalesce(s.review_ok, c.review_requests_allowed),
     sms_allowed = coalesce(s.sms_allowed, c.sms_allowed)
 FROM blipp_stage_customers s
-WHERE c.id = s.customer_id AND c.business_id = :business_id
+WHERE c.id = s.customer_id AND CASE WHEN c.business_id = :business_id THEN true END
   AND (   (s.name IS NOT NULL AND s.name IS DISTINCT FROM c.name)
        OR (s.email_ok AND s.email IS NOT NULL AND s.email IS DISTINCT FROM c.email)
        OR (s.phone IS NOT NULL AND s.phone IS DISTINCT FROM c.phone)
@@ -198,20 +207,25 @@ SELECT count(*) FILTER (WHERE customer_id IS NULL) AS created,
 FROM blipp_stage_customers
 
 -- name: insert_events
+-- Each event's customer is found by scalar subqueries on the full key, so every staged
+-- event costs one index probe whatever the planner believes about the business. (As a
+-- join, a business whose statistics still say "empty" -- any business mid-way through its
+-- first big import -- was planned as one scan of all its customers, materialised and
+-- filtered per event: 5,000 x 200,000 comparisons a batch, a quadratic import.)
 WITH inserted AS (
     INSERT INTO public.trigger_events (business_id, connection_id, source, event_type, customer_id,
                                        external_customer_id, occurred_at, payload, dedupe_key,
                                        historical, routing_state)
-    SELECT :business_id, :connection_id, :source, e.event_type, coalesce(own.merged_into_id, own.id, i.customer_id),
+    SELECT :business_id, :connection_id, :source, e.event_type,
+           coalesce((SELECT coalesce(own.merged_into_id, own.id) FROM public.customers own
+                     WHERE own.business_id = :business_id AND own.source = :source
+                       AND own.external_id = e.external_customer_id),
+                    (SELECT i.customer_id FROM public.customer_identities i
+                     WHERE i.business_id = :business_id AND i.source = :source
+                       AND i.external_id = e.external_customer_id)),
            e.external_customer_id, e.occurred_at, e.payload, e.dedupe_key, e.historical,
            CASE WHEN e.historical THEN 'historical' ELSE 'pending' END
     FROM blipp_stage_events e
-    LEFT JOIN public.customers own
-           ON own.business_id = :business_id AND own.source = :source
-          AND own.external_id = e.external_customer_id
-    LEFT JOIN public.customer_identities i
-           ON own.id IS NULL AND i.business_id = :business_id AND i.source = :source
-          AND i.external_id = e.external_customer_id
     ON CONFLICT (business_id, dedupe_key) DO NOTHING
     RETURNING historical
 )

@@ -350,8 +350,9 @@ def measure(args: argparse.Namespace, n: int) -> Figures:
             time.sleep(args.idle_seconds)
             elapsed = time.monotonic() - t0
             cpu1, db1 = daemons.cpu(), [cpu_seconds(p) for p in pids]
-            fig.idle_cpu_pct = 100 * statistics.mean(b - a for a, b in zip(cpu0, cpu1)) / elapsed
-            fig.idle_db_cpu_pct = 100 * sum(b - a for a, b in zip(db0, db1)) / elapsed
+            fig.idle_cpu_pct = 100 * statistics.mean(
+                b - a for a, b in zip(cpu0, cpu1, strict=True)) / elapsed
+            fig.idle_db_cpu_pct = 100 * sum(b - a for a, b in zip(db0, db1, strict=True)) / elapsed
             ticks = elapsed / 2.0 * args.daemons
             fig.xacts_per_tick = (commits(plain) - x0) / ticks
             if statements:
@@ -383,7 +384,7 @@ def measure(args: argparse.Namespace, n: int) -> Figures:
                     killed_at = time.time()
             finished = time.time()
             fig.active_cpu_pct = 100 * statistics.mean(
-                b - a for a, b in zip(cpu_a, daemons.cpu())) / (finished - started)
+                b - a for a, b in zip(cpu_a, daemons.cpu(), strict=True)) / (finished - started)
             fig.db_connections = peak
         finally:
             daemons.stop()
@@ -407,7 +408,7 @@ def measure(args: argparse.Namespace, n: int) -> Figures:
                 if finished - expected > args.interval:
                     fig.starved += 1
             done = [p for p in mine if p[1] == p[1]]
-            fig.overlapping += sum(1 for a, b in zip(done, done[1:]) if b[0] < a[1])
+            fig.overlapping += sum(1 for a, b in zip(done, done[1:], strict=False) if b[0] < a[1])
             if killed_at is not None and cid in held:
                 after = [p[0] for p in mine if p[0] > killed_at]
                 fig.takeover.append((after[0] - killed_at) if after else float("inf"))

@@ -64,7 +64,8 @@ def _prepare(db: Database, *, fresh_statistics: bool) -> tuple[uuid.UUID, uuid.U
         q("INSERT INTO trigger_events (business_id, connection_id, source, event_type, "
           "customer_id, external_customer_id, occurred_at, dedupe_key, historical, "
           "routing_state) SELECT :b, :c, 'csv', 'job_completed', id, external_id, "
-          "now() - interval '400 days', 'csv' || chr(58) || external_id || chr(58) || 'old', true, 'historical' "
+          "now() - interval '400 days', 'csv' || chr(58) || external_id || chr(58) || 'old', "
+          "true, 'historical' "
           "FROM customers WHERE business_id = :b AND source = 'csv'", b=business, c=connection)
     if fresh_statistics:
         with db.connect() as c:
@@ -79,7 +80,8 @@ def _batch(target: BatchTarget) -> Batch:
     when = target.now - timedelta(days=1)
 
     def event(external_id: str, key: str) -> None:
-        batch.add_event(EventRecord(event_type="job_completed", dedupe_key=f"csv:{external_id}:{key}",
+        batch.add_event(EventRecord(event_type="job_completed",
+                                    dedupe_key=f"csv:{external_id}:{key}",
                                     customer_external_id=external_id, occurred_at=when), target)
 
     for i in range(PER_KIND):

@@ -16,10 +16,10 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
-
-from blippsync.database import Database
 from test_daemon_processes import Replica
 from test_daemon_support import FakeRemote
+
+from blippsync.database import Database
 
 
 @pytest.fixture

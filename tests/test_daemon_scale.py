@@ -16,10 +16,15 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
+import test_daemon_support as support
 from test_daemon_processes import Replica
 from test_daemon_support import FakeRemote
 
+from blippsync.config import load_config
+from blippsync.daemon.jobs import Jobs
+from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
+from blippsync.plugins import load_plugins
 
 
 @pytest.fixture
@@ -84,3 +89,29 @@ def test_connections_are_all_synced_within_their_interval_and_never_twice_at_onc
                      f"worst {max(late.values()):.1f} s late"
     assert set(begun) <= set(due)  # no csv connection was ever claimed
     assert sum(len(v) for v in begun.values()) >= n
+
+
+def test_reconciliation_spreads_connections_over_one_interval(tmp_path: Path, database_url: str,
+                                                               db: Database,
+                                                               remote: FakeRemote) -> None:
+    """The daily reconciliation must not make every connection due at the same instant:
+    each becomes due within one sync interval, never later than it already was."""
+    _connections(db, 200)
+    with db.begin() as conn:
+        conn.execute(sa.text("UPDATE blippsync.daemon_tasks SET last_finished_at = NULL"))
+        soon = conn.execute(sa.text(
+            "UPDATE connections SET next_sync_at = now() + interval '1 minute' WHERE id = "
+            "(SELECT min(id::text)::uuid FROM connections WHERE connector = 'loopback') "
+            "RETURNING id")).scalar()
+    path = support.write_config(tmp_path / "c.toml", database_url, remote.url,
+                                sync_interval_seconds=600)
+    Jobs(db, load_config(path, environ={}), load_plugins(extra=[("loopback", support)]),
+         DaemonMetrics(db), "me").reconcile()
+    with db.connect() as conn:
+        waits = dict(conn.execute(sa.text(
+            "SELECT id, extract(epoch FROM next_sync_at - now()) FROM connections "
+            "WHERE connector = 'loopback'")).all())
+    assert waits.pop(soon) <= 60
+    assert all(0 <= float(w) <= 600 for w in waits.values())
+    early = sum(1 for w in waits.values() if w < 300)
+    assert 60 < early < 140  # uniform over the interval, not one instant

@@ -188,11 +188,14 @@ class Figures:
     idle_cpu_pct: float = 0.0        # per daemon, mean
     idle_db_cpu_pct: float = 0.0     # their backends, all together
     xacts_per_tick: float = 0.0      # per daemon per scheduler tick, idle
+    idle_claim_ms: float = 0.0
+    idle_claim_buffers: int = 0
     claim_ms: float = 0.0
     claim_buffers: int = 0
     db_connections: int = 0
     takeover: list[float] = field(default_factory=list)
     active_cpu_pct: float = 0.0
+    busy_db_cpu: float = 0.0         # seconds, backends of the daemons, active phase
     statements: list[str] = field(default_factory=list)  # idle, per daemon tick
 
 
@@ -313,22 +316,33 @@ def top_statements(url: str, per: float, limit: int = 12) -> list[str]:
             for calls, ms, _rows, query in rows]
 
 
-def claim_cost(url: str) -> tuple[float, int]:
-    """The claim statement's execution time and buffers at this N (rolled back)."""
+def claim_cost(url: str) -> tuple[float, int, float, int]:
+    """The claim statement's execution time and buffers at this N, with nothing due (what
+    every idle tick of every daemon pays) and with a few due; best of 5, rolled back."""
     sql = CLAIM_SQL.text.replace(":unscheduled", "%(unscheduled)s").replace(
         ":limit", "%(limit)s").replace(":owner", "%(owner)s").replace(
         ":lease_seconds", "%(lease_seconds)s")
+    params = {"unscheduled": list(UNSCHEDULED_CONNECTORS), "limit": 4, "owner": "probe",
+              "lease_seconds": 1}
+    figures: list[float] = []
     with psycopg.connect(url) as conn:
-        conn.execute("UPDATE connections SET next_sync_at = now() - interval '1 second' "
-                     "WHERE id IN (SELECT id FROM connections WHERE connector = 'loopback' "
-                     "LIMIT 8)")
-        row = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, {
-            "unscheduled": list(UNSCHEDULED_CONNECTORS), "limit": 4, "owner": "probe",
-            "lease_seconds": 1}).fetchone()[0][0]
-        conn.rollback()
-    plan = row["Plan"]
-    buffers = plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
-    return float(row["Execution Time"]), int(buffers)
+        for make_due in (False, True):
+            best: tuple[float, int] | None = None
+            for _ in range(5):
+                if make_due:
+                    conn.execute("UPDATE connections SET next_sync_at = now() - interval '1 s' "
+                                 "WHERE id IN (SELECT id FROM connections "
+                                 "WHERE connector = 'loopback' LIMIT 8)")
+                row = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql,
+                                   params).fetchone()[0][0]
+                conn.rollback()
+                plan = row["Plan"]
+                found = (float(row["Execution Time"]),
+                         int(plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)))
+                best = found if best is None else min(best, found)
+            assert best is not None
+            figures += best
+    return figures[0], int(figures[1]), figures[2], int(figures[3])
 
 
 def measure(args: argparse.Namespace, n: int) -> Figures:
@@ -337,7 +351,8 @@ def measure(args: argparse.Namespace, n: int) -> Figures:
             fresh_database(args.database_url) as url:
         plain = url.replace("postgresql+psycopg://", "postgresql://")
         ids = setup(plain, n, fake)
-        fig.claim_ms, fig.claim_buffers = claim_cost(plain)
+        fig.idle_claim_ms, fig.idle_claim_buffers, fig.claim_ms, fig.claim_buffers = \
+            claim_cost(plain)
         daemons = Daemons(Path(tmp), url, fake, args.daemons, args.workers, args.interval,
                           args.lease_seconds)
         try:
@@ -366,6 +381,8 @@ def measure(args: argparse.Namespace, n: int) -> Figures:
             due = {str(r[0]): float(r[1]) for r in rows}
             started = time.time()
             cpu_a = daemons.cpu()
+            busy_pids = backend_pids(plain)
+            db_a = {pid: cpu_seconds(pid) for pid in busy_pids}
             end = started + args.duration
             killed_at: float | None = None
             held: set[str] = set()
@@ -383,6 +400,9 @@ def measure(args: argparse.Namespace, n: int) -> Figures:
                     daemons.procs[0].send_signal(signal.SIGKILL)
                     killed_at = time.time()
             finished = time.time()
+            # backends that lived through the phase (pools keep theirs), so an undercount
+            fig.busy_db_cpu = sum(max(0.0, cpu_seconds(pid) - db_a[pid]) for pid in busy_pids
+                                  if pid in set(backend_pids(plain)))
             fig.active_cpu_pct = 100 * statistics.mean(
                 b - a for a, b in zip(cpu_a, daemons.cpu(), strict=True)) / (finished - started)
             fig.db_connections = peak
@@ -420,8 +440,10 @@ def report(figures: list[Figures], args: argparse.Namespace) -> None:
           f" lease {args.lease_seconds} s; tick 2 s; active phase {args.duration:.0f} s")
     header = ("N", "D×workers", "interval s", "passes", "lag p50 s", "p99 s", "max s",
               "starved", "overlaps", "max req/min/acct", "max in flight/acct",
-              "idle CPU/daemon", "idle DB CPU", "xacts/tick", "claim ms (buffers)",
-              "busy CPU/daemon", "DB conns", "takeover s")
+              "idle CPU/daemon", "idle DB CPU", "xacts/tick", "idle claim ms (buffers)",
+              "claim ms (buffers)",
+              "busy CPU/daemon", "daemon CPU ms/pass", "DB CPU ms/pass", "DB conns",
+              "takeover s")
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
     for f in figures:
@@ -431,7 +453,10 @@ def report(figures: list[Figures], args: argparse.Namespace) -> None:
             f"{pct(f.lag, 0.5):.1f}", f"{pct(f.lag, 0.99):.1f}", f"{max(f.lag, default=0):.1f}",
             str(f.starved), str(f.overlapping), str(f.max_per_minute), str(f.max_in_flight),
             f"{f.idle_cpu_pct:.1f}%", f"{f.idle_db_cpu_pct:.1f}%", f"{f.xacts_per_tick:.1f}",
+            f"{f.idle_claim_ms:.2f} ({f.idle_claim_buffers})",
             f"{f.claim_ms:.2f} ({f.claim_buffers})", f"{f.active_cpu_pct:.1f}%",
+            f"{f.active_cpu_pct / 100 * f.daemons * args.duration / max(f.passes, 1) * 1000:.0f}",
+            f"{f.busy_db_cpu / max(f.passes, 1) * 1000:.1f}",
             str(f.db_connections), takeover]))
     for f in figures:
         if f.statements:

@@ -384,6 +384,9 @@ def measure(args: argparse.Namespace, n: int) -> Figures:
             busy_pids = backend_pids(plain)
             db_a = {pid: cpu_seconds(pid) for pid in busy_pids}
             end = started + args.duration
+            # half way, or early enough for the leases to expire within the phase
+            kill_at = started + max(5.0, min(args.duration / 2,
+                                             args.duration - args.lease_seconds - 20))
             killed_at: float | None = None
             held: set[str] = set()
             peak = 0
@@ -393,7 +396,7 @@ def measure(args: argparse.Namespace, n: int) -> Figures:
                     peak = max(peak, conn.execute(
                         "SELECT count(*) FROM pg_stat_activity WHERE datname = "
                         "current_database()").fetchone()[0] - 1)
-                if args.kill and killed_at is None and time.time() > started + args.duration / 2:
+                if args.kill and killed_at is None and time.time() > kill_at:
                     with psycopg.connect(plain) as conn:
                         held = {str(r[0]) for r in conn.execute(
                             "SELECT id FROM connections WHERE lease_owner = 'bench-0'")}
@@ -447,7 +450,10 @@ def report(figures: list[Figures], args: argparse.Namespace) -> None:
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
     for f in figures:
-        takeover = (f"{max(f.takeover):.1f} ({len(f.takeover)} held)" if f.takeover else "-")
+        takeover = (f"{max(f.takeover):.1f} ({len(f.takeover)} held)" if f.takeover
+                    else "none held")
+        if f.takeover and max(f.takeover) == float("inf"):
+            takeover = f"not within the phase ({len(f.takeover)} held)"
         print(" | ".join([
             f"{f.n:,}", f"{f.daemons}×{f.workers}", f"{f.interval:.0f}", f"{f.passes:,}",
             f"{pct(f.lag, 0.5):.1f}", f"{pct(f.lag, 0.99):.1f}", f"{max(f.lag, default=0):.1f}",

@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 import test_daemon_support as support  # noqa: E402
 
 from blippsync.daemon.leases import CLAIM_SQL  # noqa: E402
-from blippsync.daemon.work import UNSCHEDULED_CONNECTORS  # noqa: E402
+from blippsync.runner import FILE_CONNECTORS  # noqa: E402
 from blippsync.testing.database import fresh_database  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -322,7 +322,7 @@ def claim_cost(url: str) -> tuple[float, int, float, int]:
     sql = CLAIM_SQL.text.replace(":unscheduled", "%(unscheduled)s").replace(
         ":limit", "%(limit)s").replace(":owner", "%(owner)s").replace(
         ":lease_seconds", "%(lease_seconds)s")
-    params = {"unscheduled": list(UNSCHEDULED_CONNECTORS), "limit": 4, "owner": "probe",
+    params = {"unscheduled": list(FILE_CONNECTORS), "limit": 4, "owner": "probe",
               "lease_seconds": 1}
     figures: list[float] = []
     with psycopg.connect(url) as conn:

@@ -22,8 +22,8 @@ from test_daemon_support import FakeRemote
 
 from blippsync.config import load_config
 from blippsync.daemon.jobs import Jobs
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
+from blippsync.metrics import DaemonMetrics
 from blippsync.plugins import load_plugins
 
 
@@ -106,7 +106,7 @@ def test_reconciliation_spreads_connections_over_one_interval(tmp_path: Path, da
     path = support.write_config(tmp_path / "c.toml", database_url, remote.url,
                                 sync_interval_seconds=600)
     Jobs(db, load_config(path, environ={}), load_plugins(extra=[("loopback", support)]),
-         DaemonMetrics(db), "me").reconcile()
+         DaemonMetrics(), "me").reconcile()
     with db.connect() as conn:
         waits = dict(conn.execute(sa.text(
             "SELECT id, extract(epoch FROM next_sync_at - now()) FROM connections "

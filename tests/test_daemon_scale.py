@@ -49,7 +49,7 @@ def _connections(db: Database, n: int) -> None:
 
 
 @pytest.mark.parametrize("n, interval, workers", [
-    pytest.param(100, 6, 2, id="100"),
+    pytest.param(100, 6, 2, id="100", marks=pytest.mark.slow),
     pytest.param(1000, 20, 4, id="1000", marks=pytest.mark.slow),
 ])
 def test_connections_are_all_synced_within_their_interval_and_never_twice_at_once(

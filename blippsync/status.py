@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from blippsync.database import Database, redact_url
 from blippsync.migrations import status as migration_status
@@ -35,6 +37,7 @@ _CONNECTIONS = sa.text("""
                 AND coalesce(c.last_success_at, c.created_at) < now() - interval '1 day'))
                AS needs_human
     FROM public.connections c JOIN public.businesses b ON b.id = c.business_id
+    WHERE CAST(:business AS uuid) IS NULL OR c.business_id = :business
     ORDER BY b.name, c.connector
 """)
 # The daemons seen lately (table from migration 0040; absent before it is applied).
@@ -43,6 +46,20 @@ _DAEMONS = sa.text("""
            extract(epoch FROM now() - last_tick_at)::bigint AS seconds_since_tick
     FROM blippsync.daemons WHERE stopped_at IS NULL ORDER BY started_at
 """)
+
+
+def connection_rows(conn: Connection, business_id: uuid.UUID | None = None
+                    ) -> list[dict[str, Any]]:
+    """Every connection (or one business's) with its health and `needs_human`: a token
+    expired, or failing for a day. The one place that rule is written."""
+    return [dict(r._mapping) for r in conn.execute(_CONNECTIONS, {"business": business_id})]
+
+
+def daemon_rows(conn: Connection) -> list[dict[str, Any]]:
+    """The daemons running (or crashed without saying so), oldest first."""
+    if not conn.execute(sa.text("SELECT to_regclass('blippsync.daemons')")).scalar():
+        return []
+    return [dict(r._mapping) for r in conn.execute(_DAEMONS)]
 
 
 def collect_status(db: Database) -> dict[str, Any]:
@@ -61,11 +78,8 @@ def collect_status(db: Database) -> dict[str, Any]:
                 counts[label] = conn.execute(count).scalar_one()
         if "trigger events" in counts:
             counts["events pending routing"] = conn.execute(_PENDING_EVENTS).scalar_one()
-        connections = ([dict(r._mapping) for r in conn.execute(_CONNECTIONS)]
-                       if "connections" in counts else [])
-        daemons = ([dict(r._mapping) for r in conn.execute(_DAEMONS)]
-                   if conn.execute(sa.text("SELECT to_regclass('blippsync.daemons')")).scalar()
-                   else [])
+        connections = connection_rows(conn) if "connections" in counts else []
+        daemons = daemon_rows(conn)
     report["counts"] = counts
     report["connections"] = connections
     report["daemons"] = daemons

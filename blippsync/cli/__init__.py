@@ -107,6 +107,7 @@ def _register_commands() -> None:
         admin,
         businesses,
         connect,
+        console,
         daemon,
         demo,
         jobber,
@@ -115,7 +116,8 @@ def _register_commands() -> None:
         sync,
     )
 
-    for module in (admin, businesses, sync, demo, daemon, journeys, connect, jobber, keys):
+    for module in (admin, businesses, sync, demo, daemon, journeys, connect, jobber, keys,
+                   console):
         for command in module.COMMANDS:
             cli.add_command(command)
 

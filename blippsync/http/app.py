@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from blippsync.config import Config
 from blippsync.daemon.metrics import DaemonMetrics
@@ -29,13 +29,17 @@ class HttpState:
 def build_app(state: HttpState) -> Starlette:
     from blippsync.http import health, inbound_sms, review_links, webhooks
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/webhooks/{connector}", webhooks.endpoint(state), methods=["POST"]),
         Route("/healthz", health.healthz_endpoint(state), methods=["GET"]),
         Route("/metrics", health.metrics_endpoint(state), methods=["GET"]),
         Route("/r/{token}", review_links.endpoint(state), methods=["GET", "HEAD"]),
         Route("/sms/twilio", inbound_sms.endpoint(state), methods=["POST"]),
     ]
+    if state.config["console.enabled"]:  # the operator console (docs/console.md)
+        from blippsync.console import console_mount
+
+        routes.append(console_mount(state.config, state.db))
     app = Starlette(routes=routes)
     app.state.blippsync = state
     return app

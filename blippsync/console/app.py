@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import UTC
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -47,8 +49,12 @@ _templates = Environment(loader=PackageLoader("blippsync.console", "templates"),
                          trim_blocks=True, lstrip_blocks=True)
 
 
-def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "never"
+def _when(value: Any) -> Markup:
+    """Times are shown in UTC (the footer says so), whatever the session's time zone."""
+    if value is None:
+        return Markup('<span class="t muted">never</span>')
+    text = (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%d %H:%M")
+    return Markup('<span class="t">{}</span>').format(text)
 
 
 def _age(seconds: Any) -> str:

@@ -24,13 +24,13 @@ class Series:
 
 
 def _nice_max(value: float) -> float:
-    """The smallest of 1, 2, 5 x 10^k at or above `value` (axis tops people can read)."""
+    """The smallest of 1, 2, 4, 6, 8 x 10^k at or above `value` (axis tops people read)."""
     if value <= 0:
         return 1
     magnitude = 1.0
     while magnitude * 10 <= value:
         magnitude *= 10
-    for step in (1, 2, 5, 10):
+    for step in (1, 2, 4, 6, 8, 10):  # halves stay whole numbers
         if step * magnitude >= value:
             return step * magnitude
     return 10 * magnitude
@@ -62,7 +62,9 @@ def _frame(top: float, unit: str, labels: Sequence[str], label_every: int) -> li
 
 
 def _svg(title: str, body: list[str], legend: Sequence[Series]) -> Markup:
-    keys = "".join(f'<span class="key"><i style="background:{escape(s.color)}"></i>'
+    # swatches drawn in SVG: the page's CSP allows no inline style attributes
+    keys = "".join(f'<span class="key"><svg class="swatch" viewBox="0 0 10 10" aria-hidden="true">'
+                   f'<rect width="10" height="10" rx="2" fill="{escape(s.color)}"/></svg>'
                    f"{escape(s.label)}</span>" for s in legend)
     return Markup(f'<figure class="chart"><figcaption>{escape(title)}'
                   f'<span class="legend">{keys}</span></figcaption>'

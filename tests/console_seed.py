@@ -56,10 +56,10 @@ def seed(db: Database) -> World:
             e=f"upstream said 401 for access_token={PLANTED_SECRETS[3]}",
             s2=now - timedelta(minutes=5))
         # sync runs: one a day for six days (the fourth failed), two today
-        for i, (days_ago, seconds, status) in enumerate(((5, 12.0, "succeeded"), (4, 8.5, "succeeded"),
-                                          (3, 30.0, "succeeded"), (2, 3.0, "failed"),
-                                          (1, 9.0, "succeeded"), (0, 7.0, "succeeded"),
-                                          (0, 6.0, "succeeded"))):
+        runs = ((5, 12.0, "succeeded"), (4, 8.5, "succeeded"), (3, 30.0, "succeeded"),
+                (2, 3.0, "failed"), (1, 9.0, "succeeded"), (0, 7.0, "succeeded"),
+                (0, 6.0, "succeeded"))
+        for i, (days_ago, seconds, status) in enumerate(runs):
             started = now - timedelta(days=days_ago, minutes=60 - 5 * i)
             conn.execute(sa.text(
                 "INSERT INTO public.sync_runs (business_id, connection_id, connector, status, "

@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from console_seed import PLANTED_SECRETS, World, seed
 
 from blippsync.config import load_config
 from blippsync.console.auth import hash_password
 from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
 from blippsync.http import HttpServer, HttpState, build_app
-from console_seed import PLANTED_SECRETS, World, seed
 
 PASSWORD = "correct horse battery staple"
 

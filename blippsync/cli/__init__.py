@@ -110,6 +110,7 @@ def _register_commands() -> None:
         console,
         daemon,
         demo,
+        export,
         jobber,
         journeys,
         keys,
@@ -117,7 +118,7 @@ def _register_commands() -> None:
     )
 
     for module in (admin, businesses, sync, demo, daemon, journeys, connect, jobber, keys,
-                   console):
+                   console, export):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import UTC
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, quote

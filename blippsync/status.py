@@ -86,3 +86,14 @@ def collect_status(db: Database) -> dict[str, Any]:
     # a human is needed: a token expired, or a connection failing for a day
     report["needs_attention"] = [c for c in connections if c["needs_human"]]
     return report
+
+
+def age_text(seconds: Any) -> str:
+    """A duration the way people say it: 45s, 12m, 3h, 2d ("-" when unknown)."""
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if abs(seconds) >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -31,6 +31,7 @@ from blippsync.console.auth import COOKIE_NAME, Access, verify_password
 from blippsync.database import Database
 from blippsync.errors import ConfigError, NotFoundError
 from blippsync.journeys.rules import REASONS
+from blippsync.status import age_text
 
 FAILED_SIGN_IN_DELAY_SECONDS = 1.0
 MAX_FORM_BYTES = 4096
@@ -57,18 +58,8 @@ def _when(value: Any) -> Markup:
     return Markup('<span class="t">{}</span>').format(text)
 
 
-def _age(seconds: Any) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
-        if abs(seconds) >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 _templates.filters["when"] = _when
-_templates.filters["age"] = _age
+_templates.filters["age"] = age_text
 _templates.filters["num"] = lambda n: f"{n:,}" if isinstance(n, int) else n
 
 

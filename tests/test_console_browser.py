@@ -107,6 +107,7 @@ def test_unauthenticated_visitor_gets_nothing(console, browser, screenshot) -> N
     assert forged.status_code == 303
 
 
+@pytest.mark.slow
 def test_overview_business_customer_in_a_browser(console, browser, screenshot, db) -> None:
     from selenium.webdriver.common.by import By
 

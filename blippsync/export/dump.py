@@ -82,8 +82,6 @@ def export_business(db: Database, business_id: str, folder: Path, file_format: s
                     statement = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)"
                                         ).format(rows)
                 _copy_to_file(cursor, statement, {"business": key}, folder / entry.file, entry)
-                if file_format == "csv":
-                    entry.rows = max(0, entry.rows)
                 manifest.tables.append(entry)
                 if progress:
                     progress(table.name, entry.rows)

@@ -40,7 +40,7 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
-def _frame(top: float, unit: str, labels: Sequence[str], label_every: int) -> list[str]:
+def _frame(top: float, labels: Sequence[str], label_every: int) -> list[str]:
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     parts = []
     for fraction in (0, 0.5, 1):
@@ -55,9 +55,6 @@ def _frame(top: float, unit: str, labels: Sequence[str], label_every: int) -> li
             x = LEFT + slot * (i + 0.5)
             parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
                          f'class="axis">{escape(label)}</text>')
-    if unit:
-        parts.append(f'<text x="{LEFT - 6}" y="{TOP - 2}" text-anchor="end" '
-                     f'class="axis">{escape(unit)}</text>')
     return parts
 
 
@@ -79,7 +76,7 @@ def daily_bars(title: str, days: Sequence[date], series: Sequence[Series]) -> Ma
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(1, len(days))
     bar_w = max(2.0, slot * 0.7)
-    body = _frame(top, "", [d.strftime("%m-%d") for d in days], max(1, len(days) // 7))
+    body = _frame(top, [d.strftime("%m-%d") for d in days], max(1, len(days) // 7))
     for i, day in enumerate(days):
         x = LEFT + slot * i + (slot - bar_w) / 2
         base: float = TOP + plot_h
@@ -114,7 +111,7 @@ def run_durations(title: str, runs: Sequence[RunBar]) -> Markup:
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(1, len(runs))
     bar_w = max(2.0, slot * 0.7)
-    body = _frame(top, "s", [r.label for r in runs], max(1, len(runs) // 6))
+    body = _frame(top, [r.label for r in runs], max(1, len(runs) // 6))
     for i, run in enumerate(runs):
         h = max(1.0, plot_h * run.seconds / top)
         x = LEFT + slot * i + (slot - bar_w) / 2

@@ -225,8 +225,8 @@ def business(db: Database, business_id: uuid.UUID) -> dict[str, Any]:
             recent = conn.execute(_RUN_DURATIONS, {"connection": c["id"],
                                                    "limit": RUNS_CHARTED})
             c["durations_chart"] = run_durations(
-                f"{c['connector']} {c['account_id']}: last {RUNS_CHARTED} run durations".replace(
-                    "  ", " "),
+                f"{c['connector']} {c['account_id']}: last {RUNS_CHARTED} run durations "
+                "(seconds)".replace("  ", " "),
                 [RunBar(f"{r.started_at:%m-%d %H:%M}", r.duration_ms / 1000,
                         r.status == "failed") for r in recent])
         runs = [dict(r._mapping) for r in conn.execute(_LAST_RUNS, {"business": business_id})]

@@ -257,3 +257,46 @@ def test_cli_export_and_restore(database_url, world, tmp_path, pg_server_url) ->
                                  env={**env, "BLIPPSYNC_DATABASE_URL": other_url})
         assert ran.exit_code == 0, ran.output
         assert json.loads(ran.output[ran.output.index("{"):])["rows"]["customers"] == 4
+
+
+def test_a_table_added_later_is_exported_and_restored_without_code(db, tmp_path,
+                                                                   pg_server_url) -> None:
+    """As another change would add them: a tenant table with a secret, and a child table
+    reached only through a foreign key (grandchild of the business)."""
+    added = """
+        CREATE TABLE public.email_opt_outs (
+            id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            business_id uuid NOT NULL REFERENCES public.businesses (id) ON DELETE CASCADE,
+            email text NOT NULL, unsubscribe_token text, opted_out_at timestamptz NOT NULL);
+        CREATE TABLE public.qr_scans (
+            id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            qr_code_id uuid NOT NULL REFERENCES public.qr_codes (id) ON DELETE CASCADE,
+            scanned_at timestamptz NOT NULL, user_agent text);
+    """
+    seeded = seed(db)
+    _fill_every_table(db, seeded.acme)
+    with db.begin() as conn:
+        conn.execute(sa.text(added))
+        conn.execute(sa.text(
+            "INSERT INTO email_opt_outs (business_id, email, unsubscribe_token, opted_out_at) "
+            "VALUES (:b, 'zoe@example.com', 'unsubscribe-SECRET', now())"), {"b": seeded.acme})
+        conn.execute(sa.text(
+            "INSERT INTO qr_scans (qr_code_id, scanned_at, user_agent) SELECT id, now(), "
+            "'Mobile Safari' FROM qr_codes WHERE business_id = :b"), {"b": seeded.acme})
+    manifest = export_business(db, str(seeded.acme), tmp_path / "a")
+    files = {t.name: t for t in manifest.tables}
+    assert files["email_opt_outs"].rows == 1 and files["qr_scans"].rows == 1
+    assert files["email_opt_outs"].excluded_columns == ["unsubscribe_token"]
+    assert files["qr_scans"].kind == "child"
+    assert "unsubscribe-SECRET" not in (tmp_path / "a" / "email_opt_outs.jsonl").read_text()
+    with fresh_database(pg_server_url) as other_url:
+        other = Database(other_url, pool_size=1)
+        try:
+            with other.begin() as conn:
+                conn.execute(sa.text(added))
+            restore_business(other, tmp_path / "a")
+            again = export_business(other, str(seeded.acme), tmp_path / "b")
+        finally:
+            other.dispose()
+    assert {t.name: t.sha256 for t in again.tables} == {t.name: t.sha256
+                                                        for t in manifest.tables}

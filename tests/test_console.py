@@ -185,3 +185,11 @@ def test_searches_are_served_by_indexes(db, typed, index) -> None:
         plan = "\n".join(r[0] for r in conn.execute(
             sa.text("EXPLAIN " + str(SEARCH_SQL.text)), search_parameters(typed, None)))
     assert index in plan
+
+
+def test_run_refuses_to_start_with_a_console_nobody_can_sign_in_to(cli_env) -> None:
+    ran = subprocess.run([sys.executable, "-m", "blippsync", "run", "--port", "0"],
+                         env={**cli_env, "BLIPPSYNC_CONSOLE_ENABLED": "true"},
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 1 and "no sign-in is configured" in ran.stderr
+    assert "Traceback" not in ran.stderr

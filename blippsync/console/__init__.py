@@ -4,6 +4,6 @@ inline SVG charts. Off unless `console.enabled`; see docs/console.md."""
 
 from __future__ import annotations
 
-from blippsync.console.app import build_console, console_mount, standalone_app
+from blippsync.console.app import build_console, check_console, console_mount, standalone_app
 
-__all__ = ["build_console", "console_mount", "standalone_app"]
+__all__ = ["build_console", "check_console", "console_mount", "standalone_app"]

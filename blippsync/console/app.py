@@ -206,6 +206,12 @@ def console_path(config: Config) -> str:
     return path
 
 
+def check_console(config: Config) -> None:
+    """Refuse, before anything starts, a console nobody could sign in to or mount."""
+    console_path(config)
+    Access.from_config(config)
+
+
 def console_mount(config: Config, db: Database) -> Mount:
     """The console as a route of a larger app (`blippsync run`'s)."""
     return Mount(console_path(config), app=build_console(config, db))

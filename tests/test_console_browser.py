@@ -204,7 +204,10 @@ def test_overview_business_customer_in_a_browser(console, browser, screenshot, d
     _no_secrets(browser)
     _full_page(browser, screenshot, "customer")
 
-    # --- a global search by phone (typed the way people type it) and by external id
+    # --- every business's Zoes, then a global search by phone (typed the way people type it) and by external id
+    browser.get(f"{base}/console/search?q=ZOE")
+    assert [r.text for r in _all(browser, "#results tbody tr td:first-child")] == [
+        "Zoe Other", "Zoe Quinn"]
     browser.get(f"{base}/console/search?q=(212)%20555-0103")
     assert [r.text for r in _all(browser, "#results tbody tr td:first-child")] == ["Xavier Dolan"]
     browser.get(f"{base}/console/search?q=QB-18")

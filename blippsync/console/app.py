@@ -135,8 +135,10 @@ def build_console(config: Config, db: Database) -> Starlette:
         except ValueError:
             business_id = None
         results = await run_in_threadpool(queries.search, db, q, business_id, country)
+        business = (await run_in_threadpool(queries.business_name, db, business_id)
+                    if business_id else None)
         return html(request, "search.html", operator=operator, q=q, business_id=business_id,
-                    results=results, limit=queries.SEARCH_LIMIT)
+                    business=business, results=results, limit=queries.SEARCH_LIMIT)
 
     def safe_next(request: Request, target: str | None) -> str:
         root = base(request)

@@ -280,6 +280,12 @@ def search_parameters(q: str, business_id: uuid.UUID | None, country: str = "US"
             "business": business_id, "limit": SEARCH_LIMIT}
 
 
+def business_name(db: Database, business_id: uuid.UUID) -> str | None:
+    with db.connect() as conn:
+        return conn.execute(sa.text("SELECT name FROM public.businesses WHERE id = :id"),
+                            {"id": business_id}).scalar()
+
+
 def search(db: Database, q: str, business_id: uuid.UUID | None = None,
            country: str = "US") -> list[dict[str, Any]]:
     """Customers whose name or email starts with `q`, or whose phone, external id or id is

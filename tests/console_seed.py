@@ -45,13 +45,27 @@ def seed(db: Database) -> World:
                   "VALUES (:b, 'quickbooks', '9130', 'connected', :s, :s, '{}', :c, :n) "
                   "RETURNING id", b=acme, s=now - timedelta(hours=1),
                   c=now - timedelta(hours=2), n=now + timedelta(minutes=14))
+        # a daemon at work: its heartbeat, the QuickBooks connection leased, a periodic task
+        conn.execute(sa.text(
+            "INSERT INTO blippsync.daemons (id, hostname, pid, version) VALUES "
+            "('host-a-4242-x1', 'host-a', 4242, '0.1.0'), ('gone-1-y', 'host-b', 1, '0.1.0')"))
+        conn.execute(sa.text("UPDATE blippsync.daemons SET stopped_at = now() "
+                             "WHERE id = 'gone-1-y'"))
+        conn.execute(sa.text(
+            "UPDATE public.connections SET lease_owner = 'host-a-4242-x1', "
+            "lease_expires_at = now() + interval '1 minute' WHERE id = :c"), {"c": qbo})
+        conn.execute(sa.text(
+            "INSERT INTO blippsync.daemon_tasks (name, last_started_at, last_finished_at, "
+            "lease_owner, lease_expires_at) VALUES ('retention', now() - interval '1 day', "
+            "now() - interval '1 day', NULL, NULL)"))
         one("INSERT INTO public.connections (business_id, connector, account_id, status, "
-            "status_reason, last_success_at) VALUES (:b, 'jobber', 'JOB-1', 'token_expired', "
-            "'refresh token revoked by the user', :s) RETURNING id",
+            "status_reason, last_success_at, last_sync_at) VALUES (:b, 'jobber', 'JOB-1', "
+            "'token_expired', 'refresh token revoked by the user', :s, :s) RETURNING id",
             b=acme, s=now - timedelta(days=3))
         one("INSERT INTO public.connections (business_id, connector, status, credentials, "
-            "consecutive_failures, last_success_at, last_error, last_error_at, created_at) "
-            "VALUES (:b, 'csv', 'connected', :cred, 5, :s, :e, :s2, :s) RETURNING id",
+            "consecutive_failures, last_success_at, last_error, last_error_at, created_at, "
+            "last_sync_at) VALUES (:b, 'csv', 'connected', :cred, 5, :s, :e, :s2, :s, :s2) "
+            "RETURNING id",
             b=bright, cred=PLANTED_SECRETS[2], s=now - timedelta(days=3),
             e=f"upstream said 401 for access_token={PLANTED_SECRETS[3]}",
             s2=now - timedelta(minutes=5))

@@ -64,7 +64,7 @@ def _submit_and_wait(browser: Any, css: str) -> None:
 
     old = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.CSS_SELECTOR, css).click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(old))
+    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(old))
 
 
 def _full_page(browser: Any, screenshot: Any, name: str) -> None:
@@ -86,7 +86,7 @@ def test_unauthenticated_visitor_gets_nothing(console, browser, screenshot) -> N
     browser.delete_all_cookies()
     for path in ("/console/", f"/console/b/{world.acme}", f"/console/c/{world.zoe}",
                  "/console/search?q=zoe"):
-        raw = httpx.get(base + path, follow_redirects=False)
+        raw = httpx.get(base + path, follow_redirects=False, timeout=30)
         assert raw.status_code == 303 and raw.headers["location"].startswith("/console/login")
         assert raw.content == b""
         browser.get(base + path)
@@ -160,6 +160,14 @@ def test_overview_business_customer_in_a_browser(console, browser, screenshot, d
             if b.get_attribute("data-day") == _scalar(
                 db, "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')")]
     assert [b.get_attribute("data-value") for b in bars] == [str(runs_today)]
+    # daemons running (not the stopped one) and the lease the running one holds
+    daemons = [r.text for r in _all(browser, "#daemons tbody tr")]
+    assert len(daemons) == _scalar(db, "SELECT count(*) FROM blippsync.daemons "
+                                       "WHERE stopped_at IS NULL") == 1
+    assert "host-a-4242-x1" in daemons[0]
+    leases = _text(browser, "#leases")
+    assert "Acme Plumbing · quickbooks" in leases and "host-a-4242-x1" in leases
+    assert "task retention" in leases
     _no_secrets(browser)
     _full_page(browser, screenshot, "overview")
 
@@ -204,7 +212,7 @@ def test_overview_business_customer_in_a_browser(console, browser, screenshot, d
     _no_secrets(browser)
     _full_page(browser, screenshot, "customer")
 
-    # --- every business's Zoes, then a global search by phone (typed the way people type it) and by external id
+    # --- every business's Zoes; by phone (typed the way people do), by external id
     browser.get(f"{base}/console/search?q=ZOE")
     assert [r.text for r in _all(browser, "#results tbody tr td:first-child")] == [
         "Zoe Other", "Zoe Quinn"]

@@ -133,31 +133,30 @@ def connection_state(c: dict[str, Any]) -> str:
     return "failing" if c["consecutive_failures"] else "healthy"
 
 
-def advice(c: dict[str, Any]) -> str:
-    """What an operator should do about a connection, in a sentence."""
+def advice(c: dict[str, Any]) -> tuple[str, str | None]:
+    """What an operator should do about a connection: a sentence, and the command if any."""
     state = connection_state(c)
     reconnect = (f"blippsync connect {c['connector']} --business {c['business_id']}"
                  if c["connector"] in ("quickbooks", "jobber") else None)
     why = f" ({c['status_reason']})" if c["status_reason"] else ""
     if state == "token expired":
         return (f"The {c['connector']} sign-in expired or was revoked{why}. The business owner "
-                "must connect again" + (f": {reconnect}" if reconnect else "") + ".")
+                "must connect again.", reconnect)
     if state == "disconnected":
-        return (f"Disconnected{why}; nothing syncs until it is connected again"
-                + (f" ({reconnect})" if reconnect else "") + ".")
+        return f"Disconnected{why}; nothing syncs until it is connected again.", reconnect
     if state == "failing" and c["needs_human"]:
         return (f"Failing for over a day ({c['consecutive_failures']} passes in a row). Read "
-                "the last error and fix its cause; `blippsync run-once` retries at once.")
+                "the last error and fix its cause, then retry at once:", "blippsync run-once")
     if state == "failing":
-        return "Retrying on its own with backoff; look again if it is still failing tomorrow."
-    return "Nothing to do."
+        return "Retrying on its own with backoff; look again if it still fails tomorrow.", None
+    return "Nothing to do.", None
 
 
 def _connections(conn: Connection, business_id: uuid.UUID | None) -> list[dict[str, Any]]:
     rows = connection_rows(conn, business_id)
     for c in rows:
         c["state"] = connection_state(c)
-        c["advice"] = advice(c)
+        c["advice"], c["command"] = advice(c)
         c["last_error"] = redact(c["last_error"]) if c["last_error"] else None
         c["status_reason"] = redact(c["status_reason"]) if c["status_reason"] else None
     # the ones needing a human first, then failing, then the rest

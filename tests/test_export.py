@@ -300,3 +300,18 @@ def test_a_table_added_later_is_exported_and_restored_without_code(db, tmp_path,
             other.dispose()
     assert {t.name: t.sha256 for t in again.tables} == {t.name: t.sha256
                                                         for t in manifest.tables}
+
+
+@pytest.mark.parametrize("column, type_name, secret", [
+    ("access_token", "text", True), ("previous_refresh_token", "text", True),
+    ("credentials", "text", True), ("previous_credentials", "text", True),
+    ("review_token", "text", True), ("client_secret", "character varying", True),
+    ("password", "text", True), ("api_key", "jsonb", True),
+    ("token_expires_at", "timestamp with time zone", False),
+    ("refresh_token_expires_at", "timestamp with time zone", False),
+    ("dedupe_key", "text", False), ("send_key", "text", False), ("tokenizer", "text", False),
+    ("webhook_url", "text", False), ("stripe_customer_id", "text", False)])
+def test_secret_column_rule(column, type_name, secret) -> None:
+    from blippsync.export.tables import is_secret
+
+    assert is_secret(column, type_name) is secret

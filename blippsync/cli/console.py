@@ -21,6 +21,7 @@ def console(ctx: click.Context, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from blippsync.console import standalone_app
+    from blippsync.http.peer import keep_peer
 
     app = get_app(ctx)
     db = app.ready_db()
@@ -29,8 +30,8 @@ def console(ctx: click.Context, host: str | None, port: int | None) -> None:
     host = host or app.config["console.host"]
     port = app.config["console.port"] if port is None else port
     click.echo(f"console on http://{host}:{port}{app.config['console.path']}/", err=True)
-    uvicorn.run(web, host=host, port=port, log_config=None, access_log=False,
-                server_header=False, lifespan="off")
+    uvicorn.run(keep_peer(web), host=host, port=port, log_config=None, access_log=False,
+                server_header=False, lifespan="off", proxy_headers=False)
 
 
 @console.command("hash-password")

@@ -30,6 +30,7 @@ from blippsync.console import queries
 from blippsync.console.auth import COOKIE_NAME, Access, verify_password
 from blippsync.database import Database
 from blippsync.errors import ConfigError, NotFoundError
+from blippsync.http.peer import peer_host
 from blippsync.journeys.rules import REASONS
 from blippsync.status import age_text
 
@@ -77,10 +78,9 @@ def build_console(config: Config, db: Database) -> Starlette:
         return str(request.scope.get("root_path", "")).rstrip("/")
 
     def secure(request: Request) -> bool:
-        if request.url.scheme == "https":
+        if request.url.scheme == "https":  # direct TLS, or a proxy uvicorn trusts said so
             return True
-        host = request.client.host if request.client else None
-        return (access.trusted(host)
+        return (access.trusted(peer_host(request))
                 and request.headers.get("x-forwarded-proto", "").lower() == "https")
 
     def html(request: Request, template: str, status: int = 200, **context: Any) -> Response:
@@ -90,8 +90,7 @@ def build_console(config: Config, db: Database) -> Starlette:
         return HTMLResponse(body, status, headers=SECURITY_HEADERS)
 
     def operator_of(request: Request) -> str | None:
-        host = request.client.host if request.client else None
-        return (access.proxy_operator(dict(request.headers), host)
+        return (access.proxy_operator(dict(request.headers), peer_host(request))
                 or access.operator(request.cookies.get(COOKIE_NAME)))
 
     def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:

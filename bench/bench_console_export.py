@@ -10,7 +10,7 @@
     python bench/bench_console_export.py [--customers 1000000] [--requests 20]
                                          [--skip-export] [--skip-console]
 
-Uses $TEST_DATABASE_URL (or the embedded server) and fresh databases it drops afterwards.
+Uses $TEST_DATABASE_URL (or an embedded server it stops) and fresh databases it drops.
 The machine it ran on is shared: see the figures' conditions in docs/console.md.
 """
 
@@ -32,10 +32,10 @@ import sqlalchemy as sa
 from blippsync.config import load_config
 from blippsync.console.auth import hash_password
 from blippsync.console.queries import SEARCH_SQL, search_parameters
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
 from blippsync.http import HttpServer, HttpState, build_app
-from blippsync.testing.database import fresh_database, server_url
+from blippsync.metrics import DaemonMetrics
+from blippsync.testing.database import fresh_database, session_server_url
 
 PASSWORD = "bench operator password"
 SEED = [
@@ -135,7 +135,7 @@ def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss // 1024
 
 
-def bench_export(url: str, db: Database) -> None:
+def bench_export(server: str, url: str, db: Database) -> None:
     env = {**os.environ, "BLIPPSYNC_DATABASE_URL": url, "BLIPPSYNC_LOGGING_FORMAT": "text"}
     with db.connect() as conn:
         small = str(conn.execute(sa.text("SELECT id FROM businesses WHERE name = 'Small 1'"))
@@ -155,7 +155,7 @@ def bench_export(url: str, db: Database) -> None:
             size = sum(t["bytes"] for t in manifest["tables"]) / 2**20
             print(f"export {label} ({fmt}): {rows:,} rows, {size:,.0f} MiB in {elapsed:.1f}s = "
                   f"{rows / elapsed:,.0f} rows/s; peak RSS {rss} MiB")
-        with fresh_database(server_url()) as other:
+        with fresh_database(server) as other:
             elapsed, rss = run_measured([sys.executable, "-m", "blippsync", "restore",
                                          str(folder / f"{BIG}-jsonl")],
                                         {**env, "BLIPPSYNC_DATABASE_URL": other})
@@ -214,8 +214,8 @@ def main() -> None:
     parser.add_argument("--skip-export", action="store_true")
     parser.add_argument("--skip-console", action="store_true")
     args = parser.parse_args()
-    print(f"{os.cpu_count()} CPUs; PostgreSQL at {server_url().split('@')[-1]}")
-    with fresh_database(server_url()) as url:
+    with session_server_url() as server, fresh_database(server) as url:
+        print(f"{os.cpu_count()} CPUs; PostgreSQL at {server.split('@')[-1]}")
         db = Database(url, pool_size=4)
         try:
             started = time.perf_counter()
@@ -224,7 +224,7 @@ def main() -> None:
             if not args.skip_console:
                 bench_console(url, db, args.requests)
             if not args.skip_export:
-                bench_export(url, db)
+                bench_export(server, url, db)
         finally:
             db.dispose()
 

@@ -53,10 +53,11 @@ def add_business(db: Database, *, name: str, owner_email: str, timezone: str,
     if google_review_url and not google_review_url.lower().startswith(("http://", "https://")):
         raise InputError(f"--google-review-url: {google_review_url!r} must start with https://")
     with db.begin() as conn:
-        return conn.execute(_INSERT, {
+        business_id: uuid.UUID = conn.execute(_INSERT, {
             "name": name.strip(), "owner_email": owner_email.strip().lower(), "timezone": timezone,
             "google_review_url": google_review_url, "phone": phone, "website_url": website_url,
             "country": country.upper()}).scalar_one()
+    return business_id
 
 
 def list_businesses(db: Database) -> list[dict[str, Any]]:

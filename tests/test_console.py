@@ -21,10 +21,10 @@ from blippsync.cli import cli
 from blippsync.config import Config, load_config
 from blippsync.console.auth import Access, hash_password, verify_password
 from blippsync.console.queries import SEARCH_SQL, search_parameters
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
 from blippsync.errors import ConfigError
 from blippsync.http import HttpServer, HttpState, build_app
+from blippsync.metrics import DaemonMetrics
 
 PASSWORD = "a long operator password"
 

@@ -16,9 +16,9 @@ from console_seed import PLANTED_SECRETS, World, seed
 
 from blippsync.config import load_config
 from blippsync.console.auth import hash_password
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
 from blippsync.http import HttpServer, HttpState, build_app
+from blippsync.metrics import DaemonMetrics
 
 PASSWORD = "correct horse battery staple"
 

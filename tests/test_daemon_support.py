@@ -54,6 +54,7 @@ class LoopbackConnector:
         base = ctx.settings["remote_url"]
         page = int(ctx.settings.get("page_size", 5))
         delay = float(ctx.settings.get("page_delay", 0))
+        throttle = float(ctx.settings.get("throttle_wait", 0))  # a pretend rate-limit pause
         pass_id = uuid.uuid4().hex
         conn_id = str(ctx.connection_id)
         ctx.http.post(f"{base}/begin", params={"conn": conn_id, "pass": pass_id})
@@ -64,6 +65,8 @@ class LoopbackConnector:
                     "account": ctx.account_id, "after": after, "limit": page}).json()
                 if not items:
                     return
+                if throttle:
+                    ctx.on_throttle_wait(throttle)
                 for item in items:
                     yield from _records(item)
                 after = items[-1]["seq"]

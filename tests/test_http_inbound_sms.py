@@ -12,12 +12,12 @@ import pytest
 import sqlalchemy as sa
 import test_daemon_support as support
 from journey_support import make_business, make_customer
+from signing import twilio_sha1
 
 from blippsync.config import load_config
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
 from blippsync.http import HttpServer, HttpState, build_app
-from blippsync.http.inbound_sms import twilio_signature
+from blippsync.metrics import DaemonMetrics
 from blippsync.plugins import load_plugins
 
 TOKEN = "twilio-auth-token-for-tests"
@@ -39,7 +39,7 @@ def server(tmp_path: Path, database_url: str, db: Database) -> Iterator[str]:
 
 def _post(base: str, fields: dict[str, str], token: str = TOKEN) -> httpx.Response:
     body = urlencode(fields)
-    signature = twilio_signature(f"{PUBLIC}/sms/twilio", list(fields.items()), token)
+    signature = twilio_sha1(f"{PUBLIC}/sms/twilio", list(fields.items()), token)
     return httpx.post(f"{base}/sms/twilio", content=body, headers={
         "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature})
 

@@ -21,7 +21,7 @@ def console(ctx: click.Context, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from blippsync.console import standalone_app
-    from blippsync.http.peer import keep_peer
+    from blippsync.proxy_peer import keep_peer
 
     app = get_app(ctx)
     db = app.ready_db()

@@ -30,8 +30,8 @@ from blippsync.console import queries
 from blippsync.console.auth import COOKIE_NAME, Access, verify_password
 from blippsync.database import Database
 from blippsync.errors import ConfigError, NotFoundError
-from blippsync.http.peer import peer_host
 from blippsync.journeys.rules import REASONS
+from blippsync.proxy_peer import peer_host
 from blippsync.status import age_text
 
 FAILED_SIGN_IN_DELAY_SECONDS = 1.0

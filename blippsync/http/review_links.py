@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from blippsync.http.app import HttpState
+from blippsync.http.state import HttpState
 
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 

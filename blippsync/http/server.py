@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 
 from blippsync.errors import ConfigError
-from blippsync.http.peer import keep_peer
+from blippsync.proxy_peer import keep_peer
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_SECONDS = 10.0

@@ -179,6 +179,7 @@ def bench_console(url: str, db: Database, requests: int) -> None:
             {"b": BIG}).scalar_one()
     pages = {"overview": "/", "business (1M customers)": f"/b/{BIG}",
              "customer": f"/c/{customer}", "search name prefix": "/search?q=grace%20hop",
+             "search name word": "/search?q=hopper",
              "search email": "/search?q=c777777@example.com",
              "search phone": "/search?q=(212)%20277-7777",
              "search external id": "/search?q=QB-777777",
@@ -199,7 +200,8 @@ def bench_console(url: str, db: Database, requests: int) -> None:
     finally:
         server.stop()
     with db.connect() as conn:
-        for typed in ("grace hop", "c777777@example.com", "(212) 277-7777", "QB-777777"):
+        for typed in ("grace hop", "hopper", "c777777@example.com", "(212) 277-7777",
+                      "QB-777777"):
             print(f"\nEXPLAIN ANALYZE search {typed!r}:")
             for (line,) in conn.execute(sa.text("EXPLAIN (ANALYZE, COSTS OFF) "
                                                 + str(SEARCH_SQL.text)),

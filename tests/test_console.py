@@ -178,7 +178,8 @@ def test_console_command_serves_the_console_alone(cli_env, db) -> None:
 
 
 @pytest.mark.parametrize("typed, index", [
-    ("zoe", "customers_lower_name_prefix_idx"), ("zoe@exa", "customers_lower_email_prefix_idx"),
+    ("zoe", "customers_lower_name_prefix_idx"), ("quinn", "customers_name_words_idx"),
+    ("zoe@exa", "customers_lower_email_prefix_idx"),
     ("(212) 555-0101", "customers_phone_idx"), ("QB-17", "customers_external_id_idx"),
     ("QB-17", "customer_identities_external_id_idx")])
 def test_searches_are_served_by_indexes(db, typed, index) -> None:

@@ -218,6 +218,8 @@ def test_overview_business_customer_in_a_browser(console, browser, screenshot, d
         "Zoe Other", "Zoe Quinn"]
     browser.get(f"{base}/console/search?q=(212)%20555-0103")
     assert [r.text for r in _all(browser, "#results tbody tr td:first-child")] == ["Xavier Dolan"]
+    browser.get(f"{base}/console/search?q=tiersen")  # a word of the name, not its start
+    assert [r.text for r in _all(browser, "#results tbody tr td:first-child")] == ["Yann Tiersen"]
     browser.get(f"{base}/console/search?q=QB-18")
     assert [r.text for r in _all(browser, "#results tbody tr td:first-child")] == ["Yann Tiersen"]
 

@@ -197,3 +197,17 @@ def test_run_refuses_to_start_with_a_console_nobody_can_sign_in_to(cli_env) -> N
                          capture_output=True, text=True, timeout=60)
     assert ran.returncode == 1 and "no sign-in is configured" in ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+def test_a_database_outage_is_a_page_not_a_traceback(tmp_path, database_url, db) -> None:
+    config = _config(tmp_path, database_url, enabled=True,
+                     password_hash=hash_password(PASSWORD, n=2**14))
+    down = Database("postgresql://blippsync:hunter2secret@127.0.0.1:9/nowhere", pool_size=1)
+    for base in _serve(config, down):
+        with httpx.Client() as client:
+            assert client.post(f"{base}/console/login",
+                               data={"password": PASSWORD}).status_code == 303
+            page = client.get(f"{base}/console/")
+        assert page.status_code == 503 and "cannot be reached" in page.text
+        assert "hunter2secret" not in page.text and "Traceback" not in page.text
+    down.dispose()

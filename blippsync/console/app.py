@@ -29,9 +29,10 @@ from blippsync.config import Config
 from blippsync.console import queries
 from blippsync.console.auth import COOKIE_NAME, Access, verify_password
 from blippsync.database import Database
-from blippsync.errors import ConfigError, NotFoundError
+from blippsync.errors import ConfigError, DatabaseError, NotFoundError
 from blippsync.journeys.rules import REASONS
 from blippsync.proxy_peer import peer_host
+from blippsync.redaction import redact
 from blippsync.status import age_text
 
 FAILED_SIGN_IN_DELAY_SECONDS = 1.0
@@ -104,7 +105,11 @@ def build_console(config: Config, db: Database) -> Starlette:
             try:
                 return await handler(request, operator)
             except NotFoundError as exc:
-                return html(request, "not_found.html", 404, operator=operator, message=str(exc))
+                return html(request, "problem.html", 404, operator=operator,
+                            heading="Not found", message=str(exc))
+            except DatabaseError as exc:  # says which server, never its password
+                return html(request, "problem.html", 503, operator=operator,
+                            heading="The database cannot be reached", message=redact(str(exc)))
 
         return guarded
 

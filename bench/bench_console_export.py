@@ -51,8 +51,7 @@ SEED = [
               (ARRAY['Ada','Grace','Alan','Edsger','Barbara','Donald','Margaret','Ken',
                      'Frances','John'])[1 + g % 10] || ' ' ||
               (ARRAY['Lovelace','Hopper','Turing','Dijkstra','Liskov','Knuth','Hamilton',
-                     'Thompson','Allen','Backus','Ritchie','Kay','Wirth'])[1 + (g / 10) % 13]
-                || ' ' || g,
+                     'Thompson','Allen','Backus','Ritchie','Kay','Wirth'])[1 + (g / 10) % 13],
               'c' || g || '@example.com', '+1212' || (2000000 + g), 'quickbooks', 'QB-' || g,
               now() - (g % 365) * interval '1 day'
        FROM generate_series(1, :customers) g""",
@@ -179,7 +178,7 @@ def bench_console(url: str, db: Database, requests: int) -> None:
             {"b": BIG}).scalar_one()
     pages = {"overview": "/", "business (1M customers)": f"/b/{BIG}",
              "customer": f"/c/{customer}", "search name prefix": "/search?q=grace%20hop",
-             "search name word": "/search?q=hopper",
+             "search last name": "/search?q=hopper",
              "search email": "/search?q=c777777@example.com",
              "search phone": "/search?q=(212)%20277-7777",
              "search external id": "/search?q=QB-777777",

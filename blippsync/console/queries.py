@@ -98,7 +98,7 @@ WITH hits AS (
         AND (CAST(:business AS uuid) IS NULL OR business_id = :business) LIMIT :limit)
     UNION
     (SELECT id FROM public.customers
-      WHERE regexp_split_to_array(lower(name), '\s+') @> ARRAY[CAST(:word AS text)]
+      WHERE lower(substring(name FROM '(\S+)\s*$')) LIKE :prefix
         AND (CAST(:business AS uuid) IS NULL OR business_id = :business) LIMIT :limit)
     UNION
     (SELECT id FROM public.customers
@@ -279,9 +279,7 @@ def search_parameters(q: str, business_id: uuid.UUID | None, country: str = "US"
         as_id: uuid.UUID | None = uuid.UUID(text)
     except ValueError:
         as_id = None
-    word = text.lower() if text and not any(ch.isspace() for ch in text) else None
-    return {"prefix": _like_prefix(text), "word": word, "exact": text, "phone": phone,
-            "id": as_id,
+    return {"prefix": _like_prefix(text), "exact": text, "phone": phone, "id": as_id,
             "business": business_id, "limit": SEARCH_LIMIT}
 
 
@@ -293,8 +291,8 @@ def business_name(db: Database, business_id: uuid.UUID) -> str | None:
 
 def search(db: Database, q: str, business_id: uuid.UUID | None = None,
            country: str = "US") -> list[dict[str, Any]]:
-    """Customers whose name or email starts with `q`, one of whose name's words is `q`, or
-    whose phone, external id or id is `q` (fewer than two characters find nothing)."""
+    """Customers whose name, last name or email starts with `q`, or whose phone, external
+    id or id is `q` (fewer than two characters find nothing: they would match everyone)."""
     if len(q.strip()) < 2:
         return []
     with db.connect() as conn:

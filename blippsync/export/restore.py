@@ -124,6 +124,12 @@ class _Loader:
 
     def run(self) -> int:
         self._stage()
+        written = self._move()
+        # free the temporary space now, not at the end of the whole restore
+        self.cursor.execute(sql.SQL("DROP TABLE {}").format(self.stage))
+        return written
+
+    def _move(self) -> int:
         source = self._source()
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in self.entry.columns)
         values = sql.SQL(", ").join(self._value(c) for c in self.entry.columns)

@@ -150,6 +150,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_console_command_serves_the_console_alone(cli_env, db) -> None:
     port = _free_port()
     env = {**cli_env, "BLIPPSYNC_CONSOLE_PASSWORD_HASH": hash_password(PASSWORD, n=2**14)}

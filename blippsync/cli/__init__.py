@@ -135,6 +135,7 @@ def _register_commands() -> None:
         credentials,
         daemon,
         demo,
+        directory,
         export,
         journeys,
         keys,
@@ -142,7 +143,7 @@ def _register_commands() -> None:
     )
 
     for module in (admin, businesses, sync, demo, daemon, journeys, connect, keys,
-                   credentials, console, export):
+                   credentials, console, directory, export):
         for command in module.COMMANDS:
             cli.add_command(command)
 

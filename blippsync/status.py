@@ -8,8 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from blippsync.config import Config
 from blippsync.connections import NEEDS_HUMAN_SQL
 from blippsync.database import Database, redact_url
+from blippsync.errors import ConfigError
 from blippsync.migrations import status as migration_status
 
 # table -> label; counted only when the table exists (a fresh database has none)
@@ -46,6 +48,16 @@ _DAEMONS = sa.text("""
 """)
 
 
+# Messages whose delivery needs a look: outcome unknown (never retried blindly), failed,
+# or reported undelivered by the carrier.
+_TROUBLED_MESSAGES = sa.text("""
+    SELECT status, count(*) AS n, count(*) FILTER (WHERE created_at > now() - interval '1 day')
+           AS last_day
+    FROM public.review_requests WHERE status IN ('unknown', 'failed', 'undelivered')
+    GROUP BY status
+""")
+
+
 def connection_rows(conn: Connection, business_id: uuid.UUID | None = None
                     ) -> list[dict[str, Any]]:
     """Every connection (or one business's) with its health and `needs_human`: a token
@@ -60,8 +72,16 @@ def daemon_rows(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in conn.execute(_DAEMONS)]
 
 
-def collect_status(db: Database) -> dict[str, Any]:
+def collect_status(db: Database, config: Config | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {"database": {"url": redact_url(db.url)}}
+    if config is not None:
+        from blippsync.channels.readiness import active_channels, check_channels
+
+        try:
+            warnings = check_channels(config)
+        except ConfigError as exc:
+            warnings = [str(exc)]
+        report["channels"] = {"active": active_channels(config), "warnings": warnings}
     report["database"]["server_version"] = db.check()
     migrations = migration_status(db)
     report["migrations"] = {
@@ -76,6 +96,12 @@ def collect_status(db: Database) -> dict[str, Any]:
                 counts[label] = conn.execute(count).scalar_one()
         if "trigger events" in counts:
             counts["events pending routing"] = conn.execute(_PENDING_EVENTS).scalar_one()
+        if "review requests" in counts:
+            troubled = {r.status: (r.n, r.last_day) for r in conn.execute(_TROUBLED_MESSAGES)}
+            for state in ("unknown", "failed", "undelivered"):
+                total, last_day = troubled.get(state, (0, 0))
+                counts[f"messages {state}"] = total
+                counts[f"messages {state} (last 24 h)"] = last_day
         connections = connection_rows(conn) if "connections" in counts else []
         daemons = daemon_rows(conn)
     report["counts"] = counts

@@ -139,11 +139,12 @@ def _register_commands() -> None:
         export,
         journeys,
         keys,
+        messages,
         sync,
     )
 
     for module in (admin, businesses, sync, demo, daemon, journeys, connect, keys,
-                   credentials, console, directory, export):
+                   credentials, console, directory, export, messages):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -192,7 +192,7 @@ RUN_GROUPS = {"ok": ("succeeded", "#3b82f6", {"succeeded"}),
               "failed": ("failed", "#e5484d", {"failed"}),
               "other": ("interrupted or running", "#a1a1aa", {"interrupted", "running"})}
 MESSAGE_GROUPS = {"sent": ("sent", "#10b981", {"sent", "delivered", "clicked"}),
-                  "failed": ("failed", "#e5484d", {"failed"}),
+                  "failed": ("failed or undelivered", "#e5484d", {"failed", "undelivered"}),
                   "other": ("scheduled or unknown", "#f59e0b", {"scheduled", "unknown"})}
 
 

@@ -229,6 +229,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("http.health_token", str, "", "Bearer token that unlocks the details of /healthz "
             "(database, scheduler, connections needing attention). Empty: /healthz only says "
             "ok or unhealthy; `blippsync status` shows the details.", secret=True),
+    # --- console (the operator's web pages, docs/console.md) ---------------------------------
+    Setting("console.enabled", bool, False, "Serve the read-only operator console under "
+            "console.path, from `blippsync run` and `blippsync console`. Off unless turned on."),
+    Setting("console.path", str, "/console", "URL path the console is served under."),
+    Setting("console.password_hash", str, "", "scrypt hash of the operator password or token "
+            "(make one with `blippsync console hash-password`). Empty: no password sign-in.",
+            secret=True),
+    Setting("console.proxy_header", str, "", "Request header naming the operator a reverse "
+            "proxy has signed in (e.g. X-Forwarded-User); trusted only from "
+            "console.trusted_proxies. Empty: sign-in by password only."),
+    Setting("console.trusted_proxies", list, ["127.0.0.1", "::1"], "Addresses whose "
+            "console.proxy_header and X-Forwarded-Proto are believed."),
+    Setting("console.session_secret", str, "", "Key signing the console's session cookie. "
+            "Empty: a random key per process (sessions end at restart; set one when several "
+            "replicas serve the console).", secret=True),
+    Setting("console.session_hours", float, 12.0, "How long a console sign-in lasts."),
+    Setting("console.host", str, "127.0.0.1", "Address `blippsync console` listens on."),
+    Setting("console.port", int, 8081, "Port `blippsync console` listens on."),
 )
 
 SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

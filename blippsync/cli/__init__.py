@@ -131,10 +131,12 @@ def _register_commands() -> None:
         admin,
         businesses,
         connect,
+        console,
         credentials,
         daemon,
         demo,
         directory,
+        export,
         journeys,
         keys,
         messages,
@@ -142,7 +144,7 @@ def _register_commands() -> None:
     )
 
     for module in (admin, businesses, sync, demo, daemon, journeys, connect, keys,
-                   credentials, directory, messages):
+                   credentials, console, directory, export, messages):
         for command in module.COMMANDS:
             cli.add_command(command)
 

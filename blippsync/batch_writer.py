@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from blippsync.billing import SUBSCRIPTION_STATUSES, apply_statuses
 from blippsync.customers import customer_for, merge_customers
 from blippsync.database import driver_connection
 from blippsync.ids import uuid7
@@ -27,7 +28,13 @@ from blippsync.normalize import (
     normalize_phone,
     normalize_tags,
 )
-from blippsync.records import CustomerMerge, CustomerRecord, EventRecord, Rejected
+from blippsync.records import (
+    CustomerMerge,
+    CustomerRecord,
+    EventRecord,
+    Rejected,
+    SubscriptionStatus,
+)
 from blippsync.sqlfiles import load
 
 _SQL = load("batch")
@@ -70,6 +77,7 @@ class BatchCounts:
     historical: int = 0
     duplicate: int = 0
     merged: int = 0
+    billing: int = 0  # the business's subscription status changed
 
     def add(self, other: BatchCounts) -> None:
         for name in self.__dataclass_fields__:
@@ -83,13 +91,14 @@ class Batch:
     customers: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     events: list[tuple[Any, ...]] = field(default_factory=list)
     merges: list[CustomerMerge] = field(default_factory=list)
+    statuses: list[SubscriptionStatus] = field(default_factory=list)
     rejected: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
     _seq: int = 0  # staging order: a later record of the same id replaces the earlier one
     _email_owners: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.customers) + len(self.events) + len(self.merges)
+        return len(self.customers) + len(self.events) + len(self.merges) + len(self.statuses)
 
     def add_customer(self, record: CustomerRecord, country: str) -> None:
         external_id = (record.external_id or "").strip()
@@ -132,6 +141,17 @@ class Batch:
         self.events.append((record.event_type, record.dedupe_key, record.customer_external_id,
                             record.occurred_at, json.dumps(payload, default=str), historical))
 
+    def add_status(self, record: SubscriptionStatus) -> None:
+        if record.status not in SUBSCRIPTION_STATUSES:
+            self.reject(Rejected(f"subscription status {record.status!r} is not one of "
+                                 f"{', '.join(sorted(SUBSCRIPTION_STATUSES))}", record.location,
+                                 "status", record.status))
+        elif record.as_of.tzinfo is None:
+            self.reject(Rejected("a subscription status's as_of has no time zone",
+                                 record.location, "as_of"))
+        else:
+            self.statuses.append(record)
+
     def reject(self, rejected: Rejected) -> None:
         self.rejected += 1
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
@@ -171,6 +191,7 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
         row = conn.execute(_SQL["insert_events"], params).one()
         counts.emitted, counts.historical = row.emitted, row.historical
         counts.duplicate = len(batch.events) - row.emitted - row.historical
+    counts.billing = apply_statuses(conn, target.business_id, batch.statuses)
     if cursor is not None and target.connection_id is not None:
         conn.execute(_SQL["store_cursor"], {"cursor": json.dumps(cursor, default=str),
                                             "connection_id": target.connection_id})

@@ -25,6 +25,7 @@ from blippsync.records import (
     EventRecord,
     Record,
     Rejected,
+    SubscriptionStatus,
 )
 from blippsync.sync_summary import ProgressCallback, SyncSummary
 
@@ -64,6 +65,8 @@ def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[
                 batch.reject(record)
             elif isinstance(record, CustomerMerge):
                 batch.merges.append(record)
+            elif isinstance(record, SubscriptionStatus):
+                batch.add_status(record)
             else:
                 raise ConnectorError(f"connector {target.source} yielded "
                                      f"{type(record).__name__}, which is not a record type")

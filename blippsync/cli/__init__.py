@@ -112,10 +112,11 @@ def _register_commands() -> None:
         jobber,
         journeys,
         keys,
+        qr,
         sync,
     )
 
-    for module in (admin, businesses, sync, demo, daemon, journeys, connect, jobber, keys):
+    for module in (admin, businesses, sync, demo, daemon, journeys, connect, jobber, keys, qr):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -27,7 +27,7 @@ class HttpState:
 
 
 def build_app(state: HttpState) -> Starlette:
-    from blippsync.http import health, inbound_sms, review_links, webhooks
+    from blippsync.http import feedback_pages, health, inbound_sms, review_links, webhooks
 
     routes = [
         Route("/webhooks/{connector}", webhooks.endpoint(state), methods=["POST"]),
@@ -35,6 +35,7 @@ def build_app(state: HttpState) -> Starlette:
         Route("/metrics", health.metrics_endpoint(state), methods=["GET"]),
         Route("/r/{token}", review_links.endpoint(state), methods=["GET", "HEAD"]),
         Route("/sms/twilio", inbound_sms.endpoint(state), methods=["POST"]),
+        *feedback_pages.routes(state),
     ]
     app = Starlette(routes=routes)
     app.state.blippsync = state

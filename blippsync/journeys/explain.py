@@ -56,6 +56,14 @@ _MESSAGES = sa.text("""
     WHERE r.customer_id = :id ORDER BY r.created_at
 """)
 
+_FEEDBACK = sa.text("""
+    SELECT f.created_at, f.rating, f.feedback, f.source, t.name AS tech, q.label AS qr_label
+    FROM public.private_feedback f
+    LEFT JOIN public.techs t ON t.id = f.tech_id
+    LEFT JOIN public.qr_codes q ON q.id = f.qr_code_id
+    WHERE f.customer_id = :id ORDER BY f.created_at
+""")
+
 
 def _uuid(value: str, what: str) -> uuid.UUID:
     try:
@@ -77,6 +85,7 @@ def explain_customer(db: Database, customer_id: str) -> dict[str, Any]:
                 _DECISIONS, {"customer": key, "event": None}).mappings()],
             "enrollments": [dict(r) for r in conn.execute(_ENROLLMENTS, {"id": key}).mappings()],
             "messages": [dict(r) for r in conn.execute(_MESSAGES, {"id": key}).mappings()],
+            "feedback": [dict(r) for r in conn.execute(_FEEDBACK, {"id": key}).mappings()],
         }
 
 
@@ -147,6 +156,11 @@ def story_lines(report: dict[str, Any]) -> list[str]:
         click = f", review link clicked {m['clicked_at']:%Y-%m-%d %H:%M}" if m["clicked_at"] else ""
         lines.append(f"  message {when:%Y-%m-%d %H:%M} {m['channel']} ({m['purpose'] or '-'}) "
                      f"to {m['sent_to'] or '?'}: {m['status']}{extra}{click}")
+    for f in report.get("feedback", []):
+        about = f" about {f['tech']}" if f["tech"] else ""
+        said = f": {f['feedback']!r}" if f["feedback"] else ""
+        lines.append(f"  feedback {f['created_at']:%Y-%m-%d %H:%M} via {f['source']}: "
+                     f"{f['rating']} of 5 stars{about}{said} (stops journeys begun before it)")
     if report.get("customer") and not report.get("decisions") and not report.get("events"):
         lines.append("  no trigger events for this customer yet: nothing to route")
     return lines

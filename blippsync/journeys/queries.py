@@ -121,7 +121,8 @@ EXEC_CUSTOMERS = sa.text("""
 """)
 
 EXEC_BUSINESSES = sa.text("""
-    SELECT id, name, phone, website_url, google_review_url, timezone, subscription_status
+    SELECT id, name, phone, website_url, google_review_url, google_place_id, timezone,
+           subscription_status
     FROM public.businesses WHERE id = ANY(:ids)
 """)
 

@@ -32,9 +32,18 @@ import httpx
 from blippsync.connector import Connector, ConnectorContext, TokenProvider
 from blippsync.errors import BlippsyncError
 from blippsync.plugins import load_plugins
-from blippsync.records import Checkpoint, CustomerMerge, CustomerRecord, EventRecord, Rejected
+from blippsync.records import (
+    Checkpoint,
+    CustomerMerge,
+    CustomerRecord,
+    EventRecord,
+    Rejected,
+    SubscriptionStatus,
+)
 
-RECORD_TYPES = (CustomerRecord, EventRecord, CustomerMerge, Rejected, Checkpoint)
+RECORD_TYPES = (CustomerRecord, EventRecord, CustomerMerge, Rejected, SubscriptionStatus,
+                Checkpoint)
+FACT_TYPES = (CustomerRecord, EventRecord, SubscriptionStatus)  # what a pass is for
 
 
 def make_context(*, cursor: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None
@@ -98,21 +107,24 @@ class ConnectorContract:
                     f"event {record.event_type!r} is not declared in {connector.name}.events")
                 assert record.occurred_at.tzinfo is not None, "occurred_at must be aware"
                 assert record.dedupe_key and record.customer_external_id
+            elif isinstance(record, SubscriptionStatus):
+                assert record.as_of.tzinfo is not None, "as_of must be aware"
             elif isinstance(record, Checkpoint):
                 json.dumps(record.cursor)  # must be JSON-serialisable
-        assert any(isinstance(r, CustomerRecord) for r in records)
+        assert any(isinstance(r, FACT_TYPES) for r in records), (
+            "the working context must produce customers, events or a billing status")
 
     def test_cursor_round_trip(self, tmp_path: Path) -> None:
         records = self._run(tmp_path)
         checkpoints = [r for r in records if isinstance(r, Checkpoint)]
         assert checkpoints, "a run must end with a Checkpoint"
         assert isinstance(records[-1], Checkpoint) or not any(
-            isinstance(r, CustomerRecord | EventRecord) for r in records[records.index(
+            isinstance(r, FACT_TYPES) for r in records[records.index(
                 checkpoints[-1]):]), "records after the last checkpoint would never be covered"
         cursor = json.loads(json.dumps(checkpoints[-1].cursor))
         again = self._run(tmp_path, cursor)
-        first_facts = {_fact(r) for r in records if isinstance(r, CustomerRecord | EventRecord)}
-        new_facts = {_fact(r) for r in again if isinstance(r, CustomerRecord | EventRecord)}
+        first_facts = {_fact(r) for r in records if isinstance(r, FACT_TYPES)}
+        new_facts = {_fact(r) for r in again if isinstance(r, FACT_TYPES)}
         assert new_facts <= first_facts, "resuming from the final cursor produced new records"
 
     def test_idempotent_rerun(self, tmp_path: Path) -> None:
@@ -135,4 +147,6 @@ def _fact(record: Any) -> Any:
         return ("customer", record.external_id, record.name, record.email, record.phone)
     if isinstance(record, EventRecord):
         return ("event", record.dedupe_key)
+    if isinstance(record, SubscriptionStatus):  # as_of is when it was read: not the fact
+        return ("subscription", record.subscription_id, record.status)
     return (type(record).__name__, repr(record))

@@ -43,6 +43,7 @@ from blippsync.journeys import queries as q
 from blippsync.journeys.hours import parse_window, retry_delay_seconds
 from blippsync.journeys.planner import SMS_WINDOW_SECONDS, Outcome, Policy, Transition, plan
 from blippsync.journeys.render import RenderContext, render_step
+from blippsync.journeys.rules import HELD_STATUSES
 from blippsync.journeys.templates import TemplateProblem
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def _run_batch(db: Database, config: Config, channels: dict[str, Any], policy: P
 def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any],
                     policy: Policy, steps_cache: dict[uuid.UUID, tuple[dict[str, Any], list[Any]]],
                     size: int, now: datetime) -> tuple[int, list[Outcome], list[_Pending], Any]:
-    active = [r.id for r in conn.execute(q.ACTIVE_SEQUENCE_IDS)]
+    active = [r.id for r in conn.execute(q.ACTIVE_SEQUENCE_IDS, {"held": list(HELD_STATUSES)})]
     counts: dict[str, Any] = {"deferred": 0, "completed": 0, "unknown": 0, "stopped": Counter()}
     if not active:
         return 0, [], [], counts

@@ -9,7 +9,7 @@ ALTER TABLE public.qr_codes ADD COLUMN IF NOT EXISTS active boolean NOT NULL DEF
 -- One row per counted scan, for charts ("scans per week per technician"); scan_count on
 -- qr_codes stays the running total the web app shows.
 CREATE TABLE IF NOT EXISTS public.qr_scans (
-    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     business_id  uuid NOT NULL REFERENCES public.businesses (id) ON DELETE CASCADE,
     qr_code_id   uuid NOT NULL REFERENCES public.qr_codes (id) ON DELETE CASCADE,
     tech_id      uuid REFERENCES public.techs (id) ON DELETE SET NULL,

@@ -12,6 +12,7 @@ Run as a script, it is one daemon replica: `python test_daemon_support.py CONFIG
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -229,3 +230,20 @@ def child_main(config_path: str) -> int:
 
 if __name__ == "__main__":
     sys.exit(child_main(sys.argv[1]))
+
+
+@contextlib.contextmanager
+def serving(config: Any, db: Any, plugins: Any = None) -> Iterator[str]:
+    """The daemon's Starlette app under a real uvicorn on a loopback port; yields its URL."""
+    from blippsync.daemon.metrics import DaemonMetrics
+    from blippsync.http import HttpServer, HttpState, build_app
+    from blippsync.plugins import load_plugins
+
+    state = HttpState(config=config, db=db, plugins=plugins or load_plugins(),
+                      metrics=DaemonMetrics(db), scheduler_age=lambda: 0.0, daemon_id="test")
+    server = HttpServer(build_app(state), "127.0.0.1", 0)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.stop()

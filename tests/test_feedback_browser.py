@@ -14,10 +14,7 @@ import test_daemon_support as support
 from journey_support import REVIEW_URL, make_business, rows
 
 from blippsync.config import load_config
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
-from blippsync.http import HttpServer, HttpState, build_app
-from blippsync.plugins import load_plugins
 from blippsync.qr_codes import create_code
 from blippsync.techs import add_tech
 
@@ -29,12 +26,8 @@ DESKTOP = (1280, 900)
 def site(tmp_path: Path, database_url: str, db: Database) -> Iterator[str]:
     config = load_config(support.write_config(tmp_path / "c.toml", database_url, "http://x"),
                          environ={})
-    state = HttpState(config=config, db=db, plugins=load_plugins(), metrics=DaemonMetrics(db),
-                      scheduler_age=lambda: 0.0, daemon_id="test")
-    server = HttpServer(build_app(state), "127.0.0.1", 0)
-    server.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.stop()
+    with support.serving(config, db) as url:
+        yield url
 
 
 def _code(db: Database, tmp_path: Path) -> str:

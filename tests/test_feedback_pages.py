@@ -31,13 +31,10 @@ from journey_support import (
 from test_journey_execution import Scripted
 
 from blippsync.config import load_config
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
 from blippsync.feedback import record_scan
-from blippsync.http import HttpServer, HttpState, build_app
 from blippsync.journeys import execute_due_steps, route_events
 from blippsync.journeys.explain import explain_customer, story_lines
-from blippsync.plugins import load_plugins
 from blippsync.qr_codes import create_code
 from blippsync.techs import add_tech
 
@@ -46,12 +43,8 @@ from blippsync.techs import add_tech
 def server(tmp_path: Path, database_url: str, db: Database) -> Iterator[str]:
     config = load_config(support.write_config(tmp_path / "c.toml", database_url, "http://x"),
                          environ={})
-    state = HttpState(config=config, db=db, plugins=load_plugins(), metrics=DaemonMetrics(db),
-                      scheduler_age=lambda: 0.0, daemon_id="test")
-    srv = HttpServer(build_app(state), "127.0.0.1", 0)
-    srv.start()
-    yield f"http://127.0.0.1:{srv.port}"
-    srv.stop()
+    with support.serving(config, db) as url:
+        yield url
 
 
 def _code(db: Database, tmp_path: Path, *, tech: bool = True) -> tuple[uuid.UUID, str, Any]:

@@ -14,11 +14,8 @@ import test_daemon_support as support
 from journey_support import make_business, make_customer
 
 from blippsync.config import load_config
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
-from blippsync.http import HttpServer, HttpState, build_app
 from blippsync.http.inbound_sms import twilio_signature
-from blippsync.plugins import load_plugins
 
 TOKEN = "twilio-auth-token-for-tests"
 PUBLIC = "https://sync.example.com"
@@ -29,12 +26,8 @@ def server(tmp_path: Path, database_url: str, db: Database) -> Iterator[str]:
     config = load_config(support.write_config(tmp_path / "c.toml", database_url, "http://x"),
                          environ={}).with_values(twilio__auth_token=TOKEN,
                                                  http__public_base_url=PUBLIC)
-    state = HttpState(config=config, db=db, plugins=load_plugins(), metrics=DaemonMetrics(db),
-                      scheduler_age=lambda: 0.0, daemon_id="test")
-    srv = HttpServer(build_app(state), "127.0.0.1", 0)
-    srv.start()
-    yield f"http://127.0.0.1:{srv.port}"
-    srv.stop()
+    with support.serving(config, db) as url:
+        yield url
 
 
 def _post(base: str, fields: dict[str, str], token: str = TOKEN) -> httpx.Response:

@@ -5,8 +5,6 @@ tells it, and a low rating starts a feedback_received journey."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -233,29 +231,34 @@ def test_feedback_on_a_review_request_stops_its_journey_and_shows_in_explain(
     assert "enrollment in 'Thanks and review': stopped (private_feedback)" in story
 
 
-def test_cli_techs_and_qr(cli_env: dict[str, str], db: Database, tmp_path: Path) -> None:
+def test_cli_techs_and_qr(cli_env: dict[str, str], db: Database, tmp_path: Path,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from blippsync.cli import cli
+
     business = str(make_business(db, name="Sparkle Plumbing Co"))
+    monkeypatch.chdir(tmp_path)
     env = {**cli_env, "BLIPPSYNC_HTTP_PUBLIC_BASE_URL": "https://sync.example.com"}
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "blippsync", *args], env=env,
-                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    def run(*args: str, environ: dict[str, str] = env) -> Any:
+        return CliRunner().invoke(cli, list(args), env=environ, obj={})
 
-    tech = run("techs", "add", "--business", business, "--name", "Maria Lopez").stdout.strip()
+    tech = run("techs", "add", "--business", business, "--name", "Maria Lopez").output.strip()
     uuid.UUID(tech)
     made = run("qr", "create", "--business", business, "--tech", tech, "--label", "Truck 3",
                "--out", str(tmp_path / "codes"), "--json")
-    assert made.returncode == 0, made.stderr
+    assert made.exit_code == 0, made.output
     assert sorted(p.suffix for p in (tmp_path / "codes").iterdir()) == [".png", ".svg"]
     listing = run("qr", "list", "--business", business)
-    assert "Truck 3" in listing.stdout and "Maria Lopez" in listing.stdout
-    assert run("techs", "deactivate", "--business", business, tech).returncode == 0
-    assert "Maria Lopez" not in run("techs", "list", "--business", business).stdout
-    assert "Maria Lopez" in run("techs", "list", "--business", business, "--all").stdout
+    assert "Truck 3" in listing.output and "Maria Lopez" in listing.output
+    assert run("techs", "deactivate", "--business", business, tech).exit_code == 0
+    assert "Maria Lopez" not in run("techs", "list", "--business", business).output
+    assert "Maria Lopez" in run("techs", "list", "--business", business, "--all").output
     refused = run("qr", "create", "--business", business, "--tech", tech, "--label", "x")
-    assert refused.returncode == 1 and "deactivated" in refused.stderr
-    assert "Traceback" not in refused.stderr
-    no_base = subprocess.run([sys.executable, "-m", "blippsync", "qr", "create", "--business",
-                              business, "--label", "x"], env=cli_env, capture_output=True,
-                             text=True, timeout=60, cwd=tmp_path)
-    assert no_base.returncode == 1 and "http.public_base_url" in no_base.stderr
+    assert refused.exit_code == 1 and "deactivated" in refused.output
+    assert "Traceback" not in refused.output
+    no_base = run("qr", "create", "--business", business, "--label", "x", environ=cli_env)
+    assert no_base.exit_code == 1 and "http.public_base_url" in no_base.output
+    bad = run("techs", "list", "--business", "not-a-uuid")
+    assert bad.exit_code == 1 and "not an id" in bad.output

@@ -262,3 +262,23 @@ def test_cli_techs_and_qr(cli_env: dict[str, str], db: Database, tmp_path: Path,
     assert no_base.exit_code == 1 and "http.public_base_url" in no_base.output
     bad = run("techs", "list", "--business", "not-a-uuid")
     assert bad.exit_code == 1 and "not an id" in bad.output
+
+
+def test_review_links_never_redirect_off_google(server: str, db: Database) -> None:
+    from blippsync.businesses import add_business
+    from blippsync.errors import InputError
+
+    with pytest.raises(InputError, match="not an https link on a Google host"):
+        add_business(db, name="Evil Co", owner_email="o@evil.test", timezone="UTC",
+                     google_review_url="https://evil.example/review")
+    business = make_business(db)
+    with db.begin() as conn:  # the web app can still write anything into the row
+        conn.execute(sa.text("UPDATE businesses SET google_review_url = 'https://evil.example/x'"
+                             " WHERE id = :b"), {"b": business})
+        conn.execute(sa.text("INSERT INTO review_requests (business_id, channel, status, "
+                             "review_token, sent_at) VALUES (:b, 'sms', 'sent', "
+                             "'tok_evil_123456', now())"), {"b": business})
+    answer = httpx.get(f"{server}/r/tok_evil_123456")
+    assert answer.status_code == 200 and "no review page" in answer.text
+    page = httpx.get(f"{server}/f/tok_evil_123456")
+    assert "evil.example" not in page.text and "Write a Google review" not in page.text

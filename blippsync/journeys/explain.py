@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from blippsync.database import Database
 from blippsync.errors import InputError, NotFoundError
-from blippsync.journeys.rules import REASONS
+from blippsync.journeys.rules import HELD_STATUSES, REASONS
 
 _CUSTOMER = sa.text("""
     SELECT c.id, c.business_id, b.name AS business, b.timezone, b.subscription_status, c.name,
@@ -146,6 +146,9 @@ def story_lines(report: dict[str, Any]) -> list[str]:
             if e["status"] == "active" and e["next_step_at"] else ""
         reason = f" ({e['status_reason']})" if e["status_reason"] else ""
         paused = " [sequence paused: waiting]" if e["sequence_status"] == "paused" else ""
+        billing = (c or {}).get("subscription_status")
+        if e["status"] == "active" and billing in HELD_STATUSES:
+            paused += f" [subscription {billing}: waiting until it is active again]"
         lines.append(f"  {where}enrollment in {e['sequence']!r}: {e['status']}{reason}, "
                      f"at step {e['current_step'] + 1}{nxt}{paused}")
         for note in (e["metadata"] or {}).get("notes", []):

@@ -22,6 +22,7 @@ from stripe_events import header, payment_failed, subscription_event
 from blippsync.channels import Delivery, Message
 from blippsync.config import Config, load_config
 from blippsync.connections import ensure_connection
+from blippsync.daemon import leases
 from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.daemon.worker import Worker
 from blippsync.database import Database
@@ -29,8 +30,8 @@ from blippsync.http import HttpServer, HttpState, build_app
 from blippsync.journeys import execute_due_steps, route_events
 from blippsync.journeys.apply import apply_sequence_file
 from blippsync.journeys.definitions import SequenceFile, parse_sequence
+from blippsync.journeys.explain import explain_customer, story_lines
 from blippsync.plugins import load_plugins
-from blippsync.sync import sync_connection
 
 SECRET = "whsec_e2e_0123456789abcdef"
 CUSTOMER = "cus_E2eBillingTest"
@@ -104,8 +105,9 @@ def _deliver(world: dict[str, Any], body: bytes, *, secret: str = SECRET,
 
 
 def _process(db: Database, world: dict[str, Any]) -> None:
-    connector = world["plugins"].connector("stripe")
-    world["worker"].process_notices(world["connection"], connector, threading.Event())
+    """One daemon round: lease what is due (webhook notices waiting, or a sync), work on it."""
+    for lease in leases.claim(db, "test", limit=10, lease_seconds=60):
+        world["worker"].work_on(lease, threading.Event())
 
 
 def _status(db: Database, world: dict[str, Any]) -> tuple[str, datetime | None]:
@@ -181,7 +183,7 @@ def test_past_due_holds_journeys_until_the_payment_succeeds(db: Database, config
                                                             world: dict[str, Any]) -> None:
     now = datetime.now(UTC)
     created = int(now.timestamp())
-    _customer_with_event(db, world["business"])
+    first = _customer_with_event(db, world["business"])
     _journeys(db, config, world, now)
     _deliver(world, payment_failed("in_1", CUSTOMER, "sub_A", created=created,
                                    event_id="evt_failed", new_shape=True))
@@ -190,6 +192,9 @@ def test_past_due_holds_journeys_until_the_payment_succeeds(db: Database, config
     _customer_with_event(db, world["business"])
     _journeys(db, config, world, now + timedelta(hours=2))  # review step due: held
     assert [m.subject for m in world["channel"].sent] == ["Thanks"]
+    story = "\n".join(story_lines(explain_customer(db, str(first))))
+    assert "enrollment in 'Ask': active" in story
+    assert "[subscription past_due: waiting until it is active again]" in story
     _deliver(world, subscription_event("customer.subscription.updated", "sub_A", CUSTOMER,
                                        "active", created=created + 60, event_id="evt_paid"))
     _process(db, world)
@@ -215,9 +220,7 @@ def test_reconciliation_heals_a_missed_webhook(db: Database, config: Config,
     fake.subscriptions = [subscription("sub_A", CUSTOMER, "canceled", 1_700_000_000),
                           subscription("sub_B", CUSTOMER, "past_due", 1_700_100_000),
                           subscription("sub_X", "cus_Other", "active", 1_700_200_000)]
-    summary = sync_connection(db, config, world["connection"],
-                              world["plugins"].connector("stripe"))
-    assert summary.error is None
+    _process(db, world)  # a new connection is due at once: the daemon reconciles it
     status, at = _status(db, world)
     assert status == "past_due" and at is not None
     assert abs((datetime.now(UTC) - at).total_seconds()) < 60

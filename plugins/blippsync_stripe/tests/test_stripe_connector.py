@@ -32,8 +32,8 @@ def fake() -> Iterator[FakeStripe]:
         yield server
 
 
-def _context(url: str, **settings: Any) -> Any:
-    return make_context(account_id=CUSTOMER, now=NOW, settings={
+def _context(url: str, cursor: Any = None, **settings: Any) -> Any:
+    return make_context(account_id=CUSTOMER, now=NOW, cursor=cursor, settings={
         "base_url": url, "api_key": API_KEY, "page_size": 1, **settings})
 
 
@@ -45,9 +45,7 @@ class TestStripeContract(ConnectorContract):
         self.url = fake.url
 
     def make_context(self, tmp_path: Path, cursor: Any = None) -> Any:
-        ctx = _context(self.url)
-        return make_context(account_id=ctx.account_id, now=NOW, cursor=cursor,
-                            settings=ctx.settings)
+        return _context(self.url, cursor=cursor)
 
     def make_failing_context(self, tmp_path: Path) -> Any:
         return _context(self.url, api_key="sk_test_wrong")

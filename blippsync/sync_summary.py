@@ -41,7 +41,8 @@ class SyncSummary:
                 "created": c.created, "updated": c.updated, "unchanged": c.unchanged,
                 "rejected": c.rejected, "conflicts": c.conflicts, "merged": c.merged,
                 "events_emitted": c.emitted, "events_historical": c.historical,
-                "events_duplicate": c.duplicate, "seconds": round(self.seconds, 3),
+                "events_duplicate": c.duplicate, "subscription_status_changed": c.billing,
+                "seconds": round(self.seconds, 3),
                 "error": self.error, "skipped": self.skipped, "problems": self.problems}
 
 

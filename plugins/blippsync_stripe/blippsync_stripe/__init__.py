@@ -43,7 +43,8 @@ class StripeConnector:
         as_of = ctx.now or datetime.now(UTC)  # read before listing: later events stay newer
         found = list(api.list_subscriptions(
             ctx.http, str(ctx.settings.get("base_url") or DEFAULT_BASE_URL), key, customer,
-            page_size=int(ctx.settings.get("page_size") or api.PAGE_SIZE)))
+            page_size=int(ctx.settings.get("page_size") or api.PAGE_SIZE),
+            api_version=str(ctx.settings.get("api_version") or api.API_VERSION)))
         chosen = api.current(found)
         if chosen is None:
             ctx.log.info("stripe: customer %s has no subscriptions", customer)

@@ -15,17 +15,20 @@ import httpx
 from blippsync.errors import ConnectorError, TransientError
 
 PAGE_SIZE = 100  # Stripe's maximum
+API_VERSION = "2024-06-20"  # the shapes this connector was written against (Stripe-Version)
 MAX_PAGES = 1000
 TERMINAL = frozenset({"canceled", "incomplete_expired"})
 
 
 def list_subscriptions(http: httpx.Client, base_url: str, api_key: str, customer: str, *,
-                       page_size: int = PAGE_SIZE) -> Iterator[Mapping[str, Any]]:
+                       page_size: int = PAGE_SIZE, api_version: str = API_VERSION
+                       ) -> Iterator[Mapping[str, Any]]:
     params: dict[str, Any] = {"customer": customer, "status": "all", "limit": page_size}
+    headers = {"Authorization": f"Bearer {api_key}", "Stripe-Version": api_version}
     for _ in range(MAX_PAGES):
         try:
             response = http.get(f"{base_url.rstrip('/')}/v1/subscriptions", params=params,
-                                headers={"Authorization": f"Bearer {api_key}"})
+                                headers=headers)
         except httpx.HTTPError as exc:
             raise TransientError(f"stripe: cannot reach the API: {type(exc).__name__}") from None
         page = _checked(response)

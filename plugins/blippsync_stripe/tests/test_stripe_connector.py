@@ -125,3 +125,25 @@ def test_http_client_is_the_contexts(fake: FakeStripe) -> None:
                        settings={"base_url": fake.url, "api_key": API_KEY})
     list(StripeConnector().sync(ctx))
     assert seen and all(u.startswith(fake.url) for u in seen)
+
+
+def test_reconciliation_replays_stripes_documented_list_pages() -> None:
+    """A cassette written from Stripe's API reference (not from the fake): two pages joined
+    by starting_after; the newest subscriptions are over, so the live past_due one counts."""
+    import vcr
+
+    def same_version(r1: Any, r2: Any) -> None:
+        assert r1.headers.get("Stripe-Version") == r2.headers.get("Stripe-Version")
+
+    replay = vcr.VCR(cassette_library_dir=str(Path(__file__).parent / "cassettes"),
+                     record_mode="none", filter_headers=["authorization"])
+    replay.register_matcher("stripe_version", same_version)
+    replay.match_on = ("method", "scheme", "host", "path", "query", "stripe_version")
+    ctx = make_context(account_id="cus_Na6dX7aXxi11N4", now=NOW,
+                       settings={"api_key": "sk_test_cassette", "page_size": 2})
+    with replay.use_cassette("list_subscriptions_two_pages.yaml") as cassette:
+        records = list(StripeConnector().sync(ctx))
+    assert cassette.all_played
+    assert records[0] == SubscriptionStatus("past_due", NOW, "sub_1MowQVLkdIwHu7ixeRlqHVzs",
+                                            "stripe reconciliation of cus_Na6dX7aXxi11N4")
+    assert records[-1] == Checkpoint({"reconciled_at": NOW.isoformat(), "subscriptions": 3})

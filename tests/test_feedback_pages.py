@@ -116,6 +116,9 @@ def test_a_flood_of_scans_is_limited_per_code_and_client(server: str, db: Databa
     assert set(answers[60:]) == {429}
     assert _count(db, "SELECT scan_count FROM qr_codes WHERE code = :c", c=code) == 3
     assert _count(db, "SELECT count(*) FROM qr_scans") == 3
+    metrics = httpx.get(f"{server}/metrics").text
+    assert 'blippsync_qr_scans_total{outcome="counted"} 3.0' in metrics
+    assert 'blippsync_qr_scans_total{outcome="not_counted"} 57.0' in metrics
 
 
 def test_concurrent_scans_are_counted_atomically(db: Database, tmp_path: Path) -> None:
@@ -140,6 +143,8 @@ def test_forged_posts_are_refused_and_store_nothing(server: str, db: Database,
         # ...does not match the victim's cookie
         assert victim.post(url, data={"rating": "1", "csrf_token": token}).status_code == 403
     assert _count(db, "SELECT count(*) FROM private_feedback") == 0
+    assert 'blippsync_feedback_posts_total{outcome="forged"} 2.0' in \
+        httpx.get(f"{server}/metrics").text
 
 
 @pytest.mark.parametrize("rating", [1, 5])

@@ -96,8 +96,11 @@ class _Pages:
             known = await run_in_threadpool(record_scan, self.state.db, code)
         else:  # previewers (HEAD) and repeats are redirected without being counted
             known = await run_in_threadpool(target_for_code, self.state.db, code) is not None
+        scans = self.state.metrics.qr_scans
         if not known:
+            scans.labels("unknown").inc()
             return _not_found()
+        scans.labels("counted" if counted else "not_counted").inc()
         return RedirectResponse(f"/q/{code}/feedback", status_code=303,
                                 headers=_SECURITY_HEADERS)
 
@@ -136,7 +139,9 @@ class _Pages:
         review_href = _review_href(target, base)
         if request.method == "GET":
             return self._render_form(request, target, action, review_href)
+        posts = self.state.metrics.feedback_posts
         if not self.guards.posts.allow(_client(request)):
+            posts.labels("rate_limited").inc()
             return _too_many()
         try:
             fields = await _form_fields(request)
@@ -145,17 +150,20 @@ class _Pages:
                          text="Please shorten your comment and try again.", business_name="")
         nonce = request.cookies.get(csrf.COOKIE)
         if not await run_in_threadpool(self.forms.valid, nonce, action, fields.get(csrf.FIELD)):
+            posts.labels("forged").inc()
             return self._render_form(request, target, action, review_href, status=403,
                                      error="This form expired. Please choose your rating again.",
                                      comment=fields.get("comment"))
         rating = _rating(fields.get("rating"))
         if rating is None:
+            posts.labels("invalid").inc()
             return self._render_form(request, target, action, review_href, status=422,
                                      error="Please choose a rating from 1 to 5 stars.",
                                      comment=fields.get("comment"))
+        low_max = int(self.state.config["feedback.low_rating_max"])
         await run_in_threadpool(submit_feedback, self.state.db, target, rating,
-                                fields.get("comment"),
-                                low_rating_max=int(self.state.config["feedback.low_rating_max"]))
+                                fields.get("comment"), low_rating_max=low_max)
+        posts.labels("low_rating" if rating <= low_max else "stored").inc()
         return RedirectResponse(f"{base}/thanks", status_code=303, headers=_SECURITY_HEADERS)
 
     def _render_form(self, request: Request, target: FeedbackTarget, action: str,

@@ -57,10 +57,9 @@ _MESSAGES = sa.text("""
 """)
 
 _FEEDBACK = sa.text("""
-    SELECT f.created_at, f.rating, f.feedback, f.source, t.name AS tech, q.label AS qr_label
+    SELECT f.created_at, f.rating, f.feedback, f.source, t.name AS tech
     FROM public.private_feedback f
     LEFT JOIN public.techs t ON t.id = f.tech_id
-    LEFT JOIN public.qr_codes q ON q.id = f.qr_code_id
     WHERE f.customer_id = :id ORDER BY f.created_at
 """)
 

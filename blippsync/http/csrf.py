@@ -19,7 +19,7 @@ from blippsync.database import Database
 
 COOKIE = "blipp_form"
 FIELD = "csrf_token"
-_NONCE_CHARS = 22
+NONCE_CHARS = 22  # secrets.token_urlsafe(16)
 _ENSURE_KEY = sa.text("INSERT INTO blippsync.form_keys (id, secret) VALUES (1, :secret) "
                       "ON CONFLICT (id) DO NOTHING")
 _READ_KEY = sa.text("SELECT secret FROM blippsync.form_keys WHERE id = 1")
@@ -30,7 +30,8 @@ class FormGuard:
         self._db = db
         self._key: bytes | None = None
 
-    def _secret(self) -> bytes:
+    def load_key(self) -> bytes:
+        """The signing key, created on first use (a database round trip, then cached)."""
         if self._key is None:
             with self._db.begin() as conn:
                 conn.execute(_ENSURE_KEY, {"secret": secrets.token_bytes(32)})
@@ -43,9 +44,9 @@ class FormGuard:
 
     def token(self, nonce: str, form: str) -> str:
         """The hidden field's value for `form` (the page's path) under the cookie `nonce`."""
-        return hmac.new(self._secret(), f"{nonce}|{form}".encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self.load_key(), f"{nonce}|{form}".encode(), hashlib.sha256).hexdigest()
 
     def valid(self, nonce: str | None, form: str, token: str | None) -> bool:
-        if not nonce or not token or len(nonce) < _NONCE_CHARS:
+        if not nonce or not token or len(nonce) < NONCE_CHARS:
             return False
         return hmac.compare_digest(self.token(nonce, form), token)

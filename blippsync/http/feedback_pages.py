@@ -137,6 +137,7 @@ class _Pages:
             return _not_found()
         action = f"{base}/feedback" if base.startswith("/q/") else base
         review_href = _review_href(target, base)
+        await run_in_threadpool(self.forms.load_key)  # off the event loop (cached after once)
         if request.method == "GET":
             return self._render_form(request, target, action, review_href)
         posts = self.state.metrics.feedback_posts
@@ -149,7 +150,7 @@ class _Pages:
             return _page("message.html", 413, heading="That was too long",
                          text="Please shorten your comment and try again.", business_name="")
         nonce = request.cookies.get(csrf.COOKIE)
-        if not await run_in_threadpool(self.forms.valid, nonce, action, fields.get(csrf.FIELD)):
+        if not self.forms.valid(nonce, action, fields.get(csrf.FIELD)):
             posts.labels("forged").inc()
             return self._render_form(request, target, action, review_href, status=403,
                                      error="This form expired. Please choose your rating again.",
@@ -170,7 +171,7 @@ class _Pages:
                      review_href: str | None, *, status: int = 200, error: str | None = None,
                      comment: str | None = None) -> Response:
         nonce = request.cookies.get(csrf.COOKIE) or ""
-        fresh = len(nonce) < 22
+        fresh = len(nonce) < csrf.NONCE_CHARS
         if fresh:
             nonce = csrf.FormGuard.new_nonce()
         first_name = (target.customer_name or "").strip().partition(" ")[0]

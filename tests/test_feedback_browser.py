@@ -4,37 +4,24 @@ sized window keeps everything on screen. Screenshots land in test-artifacts/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
-import test_daemon_support as support
-from journey_support import REVIEW_URL, make_business, rows
+import test_feedback_pages as pages
+from journey_support import REVIEW_URL, rows
 
-from blippsync.config import load_config
 from blippsync.database import Database
-from blippsync.qr_codes import create_code
-from blippsync.techs import add_tech
 
 PHONE = (390, 844)
 DESKTOP = (1280, 900)
 
 
-@pytest.fixture
-def site(tmp_path: Path, database_url: str, db: Database) -> Iterator[str]:
-    config = load_config(support.write_config(tmp_path / "c.toml", database_url, "http://x"),
-                         environ={})
-    with support.serving(config, db) as url:
-        yield url
+site = pages.server  # the same fixture: the app under a real uvicorn
 
 
 def _code(db: Database, tmp_path: Path) -> str:
-    business = make_business(db, name="Sparkle Plumbing Co")
-    tech = add_tech(db, business, "Maria Lopez")
-    return create_code(db, business, "Truck 3", "https://sync.example.com", tmp_path,
-                       tech).code
+    return pages.make_code(db, tmp_path)[1]
 
 
 def test_scan_rate_and_thank_you_in_a_browser(browser: Any, screenshot: Any, site: str,

@@ -45,7 +45,7 @@ def server(tmp_path: Path, database_url: str, db: Database) -> Iterator[str]:
         yield url
 
 
-def _code(db: Database, tmp_path: Path, *, tech: bool = True) -> tuple[uuid.UUID, str, Any]:
+def make_code(db: Database, tmp_path: Path, *, tech: bool = True) -> tuple[uuid.UUID, str, Any]:
     business = make_business(db, name="Sparkle Plumbing Co")
     tech_id = add_tech(db, business, "Maria Lopez", "maria@sparkle.test") if tech else None
     created = create_code(db, business, "Truck 3", "https://sync.example.com", tmp_path / "qr",
@@ -81,7 +81,7 @@ def test_qr_create_writes_png_and_svg_pointing_at_the_public_url(db: Database,
 
 def test_scan_counts_logs_the_technician_and_redirects(server: str, db: Database,
                                                        tmp_path: Path) -> None:
-    business, code, tech = _code(db, tmp_path)
+    business, code, tech = make_code(db, tmp_path)
     answer = httpx.get(f"{server}/q/{code}")
     assert answer.status_code == 303 and answer.headers["location"] == f"/q/{code}/feedback"
     assert httpx.head(f"{server}/q/{code}").status_code == 303  # link previewers: not counted
@@ -95,7 +95,7 @@ def test_scan_counts_logs_the_technician_and_redirects(server: str, db: Database
 
 def test_unknown_malformed_and_retired_codes_get_a_friendly_404(server: str, db: Database,
                                                                 tmp_path: Path) -> None:
-    business, code, _ = _code(db, tmp_path)
+    business, code, _ = make_code(db, tmp_path)
     with db.begin() as conn:
         conn.execute(sa.text("UPDATE qr_codes SET active = false WHERE code = :c"), {"c": code})
     for path in (f"/q/{code}", "/q/nosuchcode", "/q/%3Cscript%3E", f"/q/{code}/feedback",
@@ -109,7 +109,7 @@ def test_unknown_malformed_and_retired_codes_get_a_friendly_404(server: str, db:
 
 def test_a_flood_of_scans_is_limited_per_code_and_client(server: str, db: Database,
                                                          tmp_path: Path) -> None:
-    _, code, _ = _code(db, tmp_path)
+    _, code, _ = make_code(db, tmp_path)
     with httpx.Client() as client:
         answers = [client.get(f"{server}/q/{code}").status_code for _ in range(70)]
     assert answers[:60] == [303] * 60  # still sent on to the page, but counted only 3 times
@@ -122,7 +122,7 @@ def test_a_flood_of_scans_is_limited_per_code_and_client(server: str, db: Databa
 
 
 def test_concurrent_scans_are_counted_atomically(db: Database, tmp_path: Path) -> None:
-    _, code, _ = _code(db, tmp_path)
+    _, code, _ = make_code(db, tmp_path)
     threads = [threading.Thread(target=record_scan, args=(db, code)) for _ in range(24)]
     for t in threads:
         t.start()
@@ -134,7 +134,7 @@ def test_concurrent_scans_are_counted_atomically(db: Database, tmp_path: Path) -
 
 def test_forged_posts_are_refused_and_store_nothing(server: str, db: Database,
                                                     tmp_path: Path) -> None:
-    _, code, _ = _code(db, tmp_path)
+    _, code, _ = make_code(db, tmp_path)
     url = f"{server}/q/{code}/feedback"
     assert httpx.post(url, data={"rating": "1"}).status_code == 403  # no token, no cookie
     with httpx.Client() as victim, httpx.Client() as attacker:
@@ -150,7 +150,7 @@ def test_forged_posts_are_refused_and_store_nothing(server: str, db: Database,
 @pytest.mark.parametrize("rating", [1, 5])
 def test_every_rating_is_offered_the_public_review_link(server: str, db: Database,
                                                         tmp_path: Path, rating: int) -> None:
-    business, code, tech = _code(db, tmp_path)
+    business, code, tech = make_code(db, tmp_path)
     with httpx.Client(base_url=server) as client:
         form = client.get(f"/q/{code}/feedback")
         assert f'href="{REVIEW_URL}"' in form.text  # offered before any rating, too
@@ -176,7 +176,7 @@ def test_every_rating_is_offered_the_public_review_link(server: str, db: Databas
 
 def test_a_missing_rating_is_asked_again_keeping_the_comment(server: str, db: Database,
                                                             tmp_path: Path) -> None:
-    _, code, _ = _code(db, tmp_path)
+    _, code, _ = make_code(db, tmp_path)
     with httpx.Client(base_url=server) as client:
         form = client.get(f"/q/{code}/feedback")
         again = client.post(f"/q/{code}/feedback", data={

@@ -31,7 +31,7 @@ from test_daemon_support import FakeRemote, sign, webhook_body  # noqa: E402
 from blippsync.businesses import add_business  # noqa: E402
 from blippsync.connections import ensure_connection  # noqa: E402
 from blippsync.database import Database  # noqa: E402
-from blippsync.testing.database import fresh_database, server_url  # noqa: E402
+from blippsync.testing.database import fresh_database, session_server_url  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
-    with fresh_database(server_url()) as url, FakeRemote() as remote:
+    with session_server_url() as server, fresh_database(server) as url, FakeRemote() as remote:
         db = Database(url, pool_size=2)
         for n in range(20):
             business = add_business(db, name=f"Bench {n}", owner_email=f"b{n}@bench.test",

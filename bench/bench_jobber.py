@@ -43,7 +43,7 @@ from blippsync.connections import ensure_connection, get_connection  # noqa: E40
 from blippsync.database import Database  # noqa: E402
 from blippsync.records import CustomerRecord  # noqa: E402
 from blippsync.sync import SyncOptions, sync_connection  # noqa: E402
-from blippsync.testing.database import fresh_database, server_url  # noqa: E402
+from blippsync.testing.database import fresh_database, session_server_url  # noqa: E402
 from connectors.jobber import JobberConnector  # noqa: E402
 
 NOW = BASE_TIME + timedelta(days=400)
@@ -98,11 +98,12 @@ def main() -> None:
     fake = JobberFake(clients=clients, bucket=False)
     import tempfile
 
-    with fake, httpx.Client(timeout=30) as http, tempfile.TemporaryDirectory() as tmp:
+    with fake, httpx.Client(timeout=30) as http, tempfile.TemporaryDirectory() as tmp, \
+            session_server_url() as server:
         only = [connector_only(fake, http) for _ in range(args.rounds)]
         first, second = [], []
         for _ in range(args.rounds):
-            with fresh_database(server_url()) as url:
+            with fresh_database(server) as url:
                 a, b = end_to_end(fake, http, Path(tmp), url)
             first.append(a)
             second.append(b)

@@ -26,7 +26,7 @@ from blippsync.journeys import execute_due_steps, route_events
 from blippsync.journeys import queries as q
 from blippsync.journeys.rules import HELD_STATUSES
 from blippsync.plugins import load_plugins
-from blippsync.testing.database import fresh_database, server_url
+from blippsync.testing.database import fresh_database, session_server_url
 
 NOW = datetime(2025, 6, 10, 16, 0, tzinfo=UTC)  # noon in New York
 BUSINESSES = 100
@@ -190,12 +190,13 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     outbox = Path(args.outbox_dir)
     shutil.rmtree(outbox, ignore_errors=True)
-    if args.only != "execution":
-        with fresh_database(server_url()) as url:
-            bench_routing(url, args.events)
-    if args.only != "routing":
-        with fresh_database(server_url()) as url:
-            bench_execution(url, args.enrollments, args.due, outbox)
+    with session_server_url() as server:
+        if args.only != "execution":
+            with fresh_database(server) as url:
+                bench_routing(url, args.events)
+        if args.only != "routing":
+            with fresh_database(server) as url:
+                bench_execution(url, args.enrollments, args.due, outbox)
     shutil.rmtree(outbox, ignore_errors=True)
 
 

@@ -39,7 +39,7 @@ from fakes.qbo_kit import REALM, connected_business, qbo_config  # noqa: E402
 from blippsync.connector import ConnectorContext  # noqa: E402
 from blippsync.database import Database  # noqa: E402
 from blippsync.sync import SyncOptions, sync_connection  # noqa: E402
-from blippsync.testing.database import fresh_database, server_url  # noqa: E402
+from blippsync.testing.database import fresh_database, session_server_url  # noqa: E402
 from blippsync.vault import connector_settings, store_tokens  # noqa: E402
 from connectors.quickbooks import QuickBooksConnector  # noqa: E402
 
@@ -98,7 +98,7 @@ def main() -> None:
     connector = QuickBooksConnector()
     tmp = Path(tempfile.mkdtemp())
     alone, full, unchanged = [], [], []
-    with fresh_database(server_url()) as database_url:
+    with session_server_url() as postgres, fresh_database(postgres) as database_url:
         config = qbo_config(tmp, database_url, url, use_cdc=False, max_in_flight=10)
         db = Database(database_url, pool_size=3)
         settings = connector_settings(config, "quickbooks")

@@ -55,10 +55,11 @@ def add_business(db: Database, *, name: str, owner_email: str, timezone: str,
     if problem:
         raise InputError(f"--google-review-url: {problem}")
     with db.begin() as conn:
-        return conn.execute(_INSERT, {
+        business_id: uuid.UUID = conn.execute(_INSERT, {
             "name": name.strip(), "owner_email": owner_email.strip().lower(), "timezone": timezone,
             "google_review_url": google_review_url, "phone": phone, "website_url": website_url,
             "country": country.upper()}).scalar_one()
+    return business_id
 
 
 def list_businesses(db: Database) -> list[dict[str, Any]]:

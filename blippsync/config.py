@@ -96,7 +96,8 @@ def _flatten(raw: Mapping[str, Any], where: str, file: Path | None, env: Mapping
         if section in FREE_FORM_SECTIONS:
             if not isinstance(body, dict):
                 raise ConfigError(f"{where}: [{section}] must be a table of tables")
-            plugins = {name: dict(v) for name, v in body.items() if isinstance(v, dict)}
+            plugins = {name: _plugin_table(name, v, where, file, env)
+                       for name, v in body.items() if isinstance(v, dict)}
             continue
         if not isinstance(body, dict):
             raise ConfigError(f"{where}: unknown key '{section}' (settings live in sections "
@@ -112,6 +113,19 @@ def _flatten(raw: Mapping[str, Any], where: str, file: Path | None, env: Mapping
                 resolved = _parse_env(setting, resolved, where)
             values[key] = _check_type(setting, resolved, where)
     return values, plugins
+
+
+def _plugin_table(name: str, table: Mapping[str, Any], where: str, file: Path | None,
+                  env: Mapping[str, str]) -> dict[str, Any]:
+    """A [plugins.<name>] table, its $env/$file values read (and masked in logs: secrets)."""
+    from blippsync.redaction import register_secret
+
+    resolved: dict[str, Any] = {}
+    for key, value in table.items():
+        resolved[key] = _indirect(value, f"plugins.{name}.{key}", where, file, env)
+        if resolved[key] is not value and isinstance(resolved[key], str):
+            register_secret(resolved[key])
+    return resolved
 
 
 def _indirect(value: Any, key: str, where: str, file: Path | None,

@@ -16,6 +16,14 @@ import sqlalchemy as sa
 
 from blippsync.errors import NotFoundError
 
+# The one rule for "this connection needs its owner", shared by `blippsync status` and
+# /healthz (an SQL condition over public.connections AS c): it is not connected (token
+# expired or refused, the app disconnected at the provider...), or it has been failing for
+# a day.
+NEEDS_HUMAN_SQL = """(c.status <> 'connected'
+    OR (c.consecutive_failures > 0
+        AND coalesce(c.last_success_at, c.created_at) < now() - interval '1 day'))"""
+
 _COLUMNS = """id, business_id, connector, account_id, status, status_reason, settings, cursor,
               last_success_at, last_sync_at, token_expires_at"""
 _ENSURE_SOURCE = sa.text("INSERT INTO public.customer_sources (name) VALUES (:name) "

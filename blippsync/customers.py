@@ -6,11 +6,23 @@ import uuid
 
 import sqlalchemy as sa
 
-from blippsync.journeys.retention import merge_customer_history
 from blippsync.sqlfiles import load
 
 _SQL = load("customers")
 _IDENTITY_STEPS = ("alias_merged_key", "move_aliases", "retire_merged")
+# Everything that names a customer besides its identities: its journeys stop, its history
+# (enrollments, requests, decisions, events, feedback, inbound SMS) follows the survivor.
+_MERGE_STATEMENTS = tuple(sa.text(sql) for sql in (
+    """UPDATE public.customer_enrollments SET status = 'stopped', status_reason = 'customer_merged',
+              next_step_at = NULL WHERE customer_id = :old AND status = 'active'""",
+    "UPDATE public.customer_enrollments SET customer_id = :new WHERE customer_id = :old",
+    "UPDATE public.customer_enrollments_archive SET customer_id = :new WHERE customer_id = :old",
+    "UPDATE public.review_requests SET customer_id = :new WHERE customer_id = :old",
+    "UPDATE public.enrollment_decisions SET customer_id = :new WHERE customer_id = :old",
+    "UPDATE public.trigger_events SET customer_id = :new WHERE customer_id = :old",
+    "UPDATE public.private_feedback SET customer_id = :new WHERE customer_id = :old",
+    "UPDATE public.inbound_sms SET customer_id = :new WHERE customer_id = :old",
+))
 
 
 def customer_for(conn: sa.Connection, business_id: uuid.UUID, source: str,
@@ -32,3 +44,11 @@ def merge_customers(conn: sa.Connection, business_id: uuid.UUID, survivor_id: uu
     for step in _IDENTITY_STEPS:
         conn.execute(_SQL[step], params)
     merge_customer_history(conn, merged_id, survivor_id)  # journeys stop, history moves
+
+
+def merge_customer_history(conn: sa.Connection, merged_id: uuid.UUID,
+                           survivor_id: uuid.UUID) -> None:
+    """Stop the merged customer's journeys and move all its history to the survivor
+    (inside the caller's transaction: the sync engine's merges, journey maintenance)."""
+    for statement in _MERGE_STATEMENTS:
+        conn.execute(statement, {"old": merged_id, "new": survivor_id})

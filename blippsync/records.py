@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# JSON objects: a connector's own cursor and an event's payload. Their shape belongs to the
+# connector, so the core only requires that json.dumps accepts them.
+Cursor = Mapping[str, Any]
+Payload = Mapping[str, Any]
+
 
 @dataclass(frozen=True, slots=True)
 class CustomerRecord:
@@ -43,7 +48,7 @@ class EventRecord:
     dedupe_key: str
     customer_external_id: str
     occurred_at: datetime  # timezone-aware
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    payload: Payload = field(default_factory=dict)
     contact_email: str | None = None  # preferred address for this fact (an invoice's BillEmail)
     location: str | None = None
 
@@ -90,7 +95,7 @@ class Checkpoint:
     next run.
     """
 
-    cursor: Mapping[str, Any]
+    cursor: Cursor
 
 
 Record = (CustomerRecord | EventRecord | CustomerMerge | Rejected | SubscriptionStatus

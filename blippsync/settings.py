@@ -140,8 +140,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("quickbooks.timeout_seconds", float, 60.0, "HTTP timeout of one API call."),
     Setting("quickbooks.max_retries", int, 5, "Retries of a 429/5xx/timeout before the pass "
             "fails (honouring Retry-After, else 60 s for 429)."),
-    Setting("quickbooks.rate_limit_dir", str, "", "Folder of the machine-wide rate-limit files "
-            "(empty: <tmp>/blippsync-ratelimit-<uid>)."),
     # --- jobber connector (issue 5) ----------------------------------------------------------
     Setting("jobber.client_id", str, "", "Jobber app client id (Developer Center)."),
     Setting("jobber.client_secret", str, "", "Jobber app client secret; also the webhook HMAC "
@@ -197,7 +195,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("daemon.token_refresh_ahead_seconds", int, 600, "Refresh tokens expiring within "
             "this many seconds."),
     Setting("daemon.reconcile_interval_hours", float, 24.0, "Reconciliation of webhook-driven "
-            "connections (QuickBooks CDC since the last processed webhook)."),
+            "connections: each is made due, and its sync from its cursor (QuickBooks: CDC) catches "
+            "changes whose webhook never arrived."),
     Setting("daemon.retention_days", int, 30, "Processed webhook notices and stopped daemons' "
             "heartbeats older than this are deleted (daily)."),
     # --- http (webhooks, health, metrics, review links) ---------------------------------------

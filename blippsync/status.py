@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from blippsync.connections import NEEDS_HUMAN_SQL
 from blippsync.database import Database, redact_url
 from blippsync.migrations import status as migration_status
 
@@ -30,10 +31,7 @@ _CONNECTIONS = sa.text("""
               JOIN public.sequences s ON s.id = e.sequence_id
              WHERE s.business_id = c.business_id AND e.status = 'active'
                AND e.next_step_at <= now()) AS due_steps,
-           (c.status = 'token_expired'
-            OR (c.consecutive_failures > 0
-                AND coalesce(c.last_success_at, c.created_at) < now() - interval '1 day'))
-               AS needs_human
+           """ + NEEDS_HUMAN_SQL + """ AS needs_human
     FROM public.connections c JOIN public.businesses b ON b.id = c.business_id
     ORDER BY b.name, c.connector
 """)
@@ -69,6 +67,6 @@ def collect_status(db: Database) -> dict[str, Any]:
     report["counts"] = counts
     report["connections"] = connections
     report["daemons"] = daemons
-    # a human is needed: a token expired, or a connection failing for a day
+    # a human is needed (connections.NEEDS_HUMAN_SQL, the rule /healthz uses too)
     report["needs_attention"] = [c for c in connections if c["needs_human"]]
     return report

@@ -120,13 +120,16 @@ def _run_pass(db: Database, conn: sa.Connection, config: Config, connection: Con
             tokens = token_provider(db, config, connection, connector, client)
         settings = {**connector_settings(config, connector.name, connection.settings),
                     "timezone": business.timezone, "country": target.country}
+        from blippsync.vault.credentials import connector_credentials
+
+        credentials = connector_credentials(db, config, connection, connector, settings)
         ctx = ConnectorContext(
             business_id=connection.business_id, connection_id=connection.id,
             account_id=connection.account_id, settings=settings,
             cursor=None if opts.full else connection.cursor, http=client,
             log=logging.getLogger(f"blippsync.connector.{connector.name}"), full=opts.full,
-            tokens=tokens, options=opts.options, now=opts.now,
-            shared_limiter=limiters)
+            credentials=credentials, tokens=tokens, options=opts.options, now=opts.now,
+            shared_limiter=limiters, on_throttle_wait=summary.add_throttle_wait)
         consume_records(conn, target, connector.sync(ctx), summary,
                         batch_size=config["sync.batch_size"], dry_run=opts.dry_run,
                         progress=opts.progress, stop=opts.stop)

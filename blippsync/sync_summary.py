@@ -25,9 +25,13 @@ class SyncSummary:
     records: int = 0
     batches: int = 0
     seconds: float = 0.0
+    throttle_wait_seconds: float = 0.0  # slept for the remote's rate limits
     error: str | None = None
     skipped: str | None = None  # why the pass did not run (another process holds it)
     interrupted: bool = False
+
+    def add_throttle_wait(self, seconds: float) -> None:
+        self.throttle_wait_seconds += max(0.0, float(seconds))
 
     @property
     def ok(self) -> bool:
@@ -43,6 +47,7 @@ class SyncSummary:
                 "events_emitted": c.emitted, "events_historical": c.historical,
                 "events_duplicate": c.duplicate, "subscription_status_changed": c.billing,
                 "seconds": round(self.seconds, 3),
+                "throttle_wait_seconds": round(self.throttle_wait_seconds, 3),
                 "error": self.error, "skipped": self.skipped, "problems": self.problems}
 
 

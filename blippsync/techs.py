@@ -48,9 +48,10 @@ def add_tech(db: Database, business_id: uuid.UUID, name: str, email: str | None 
         raise InputError(f"--email: {email!r} is not an email address")
     with db.begin() as conn:
         _require_business(conn, business_id)
-        return conn.execute(_INSERT, {"business_id": business_id, "name": name.strip(),
-                                      "email": email.strip().lower() if email else None}
-                            ).scalar_one()
+        tech_id: uuid.UUID = conn.execute(_INSERT, {
+            "business_id": business_id, "name": name.strip(),
+            "email": email.strip().lower() if email else None}).scalar_one()
+    return tech_id
 
 
 def list_techs(db: Database, business_id: uuid.UUID, *, include_inactive: bool = False

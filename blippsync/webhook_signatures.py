@@ -14,11 +14,6 @@ import hmac
 from collections.abc import Mapping
 
 
-def hmac_sha256_b64(body: bytes, key: str) -> str:
-    """The signature a provider computes: base64(HMAC-SHA256(key, body))."""
-    return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
-
-
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """A header by name, whatever its case (plain dicts in tests, Starlette's in the server)."""
     wanted = name.lower()

@@ -3,7 +3,8 @@
     python scripts/gen_config_docs.py            # print the README's markdown table
     python scripts/gen_config_docs.py --toml     # print a commented config.toml
     python scripts/gen_config_docs.py --cli      # print the README's command table
-    python scripts/gen_config_docs.py --write    # update README.md's tables and config.toml
+    python scripts/gen_config_docs.py --write    # update README.md's and docs/deployment.md's
+                                                 # tables and config.toml
 
 settings.py is the single source of truth; tests/test_docs.py fails when README.md or
 config.toml drift from it, and this script is how to bring them back.
@@ -27,6 +28,10 @@ BEGIN = "<!-- BEGIN CONFIG REFERENCE (scripts/gen_config_docs.py --write) -->"
 END = "<!-- END CONFIG REFERENCE -->"
 CLI_BEGIN = "<!-- BEGIN CLI REFERENCE (scripts/gen_config_docs.py --write) -->"
 CLI_END = "<!-- END CLI REFERENCE -->"
+DEPLOY_BEGIN = "<!-- BEGIN SERVICE SETTINGS (scripts/gen_config_docs.py --write) -->"
+DEPLOY_END = "<!-- END SERVICE SETTINGS -->"
+# The sections docs/deployment.md lists for operators of `blippsync run`.
+SERVICE_SECTIONS = ("database", "logging", "daemon", "http")
 # Keys written out (not commented) in config.toml: the choice of database is explicit.
 ACTIVE_KEYS = {"database.url", "database.data_dir"}
 _TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean",
@@ -80,6 +85,18 @@ def markdown_table() -> str:
         default = toml_value(s.default).replace("|", "\\|")
         lines.append(f"| `{s.key}` | `{s.env_var}` | {_TYPE_NAMES.get(s.type, s.type.__name__)} "
                      f"| `{default}` | {help_text} |")
+    return "\n".join(lines) + "\n"
+
+
+def service_table() -> str:
+    """docs/deployment.md's table of the service's settings, by environment variable."""
+    lines = ["| variable | key | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        if s.key.split(".", 1)[0] not in SERVICE_SECTIONS:
+            continue
+        help_text = s.help.replace("|", "\\|") + (" **Secret.**" if s.secret else "")
+        default = toml_value(s.default).replace("|", "\\|")
+        lines.append(f"| `{s.env_var}` | `{s.key}` | `{default}` | {help_text} |")
     return "\n".join(lines) + "\n"
 
 
@@ -149,7 +166,10 @@ def main() -> None:
         text = replace_reference(readme.read_text(), markdown_table())
         readme.write_text(replace_reference(text, cli_table(), CLI_BEGIN, CLI_END))
         (REPO / "config.toml").write_text(config_toml())
-        print("updated README.md and config.toml")
+        deployment = REPO / "docs" / "deployment.md"
+        deployment.write_text(replace_reference(deployment.read_text(), service_table(),
+                                                DEPLOY_BEGIN, DEPLOY_END))
+        print("updated README.md, docs/deployment.md and config.toml")
     elif args.cli:
         sys.stdout.write(cli_table())
     elif args.toml:

@@ -1,8 +1,8 @@
 """Shared fixtures: a real PostgreSQL for every test that needs one.
 
 `TEST_DATABASE_URL` picks the server (CI points it at the machine's PostgreSQL); without
-it the embedded server is used. Each test gets its own database cloned from a migrated
-template, so tests are isolated and fast.
+it the session starts an embedded server of its own and stops it at the end. Each test
+gets its own database cloned from a migrated template, so tests are isolated and fast.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from blippsync.config import Config, load_config
 from blippsync.database import Database
-from blippsync.testing.database import fresh_database, server_url
+from blippsync.testing.database import fresh_database, session_server_url
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,8 +24,9 @@ pytest_plugins = ["browser"]
 
 
 @pytest.fixture(scope="session")
-def pg_server_url() -> str:
-    return server_url()
+def pg_server_url() -> Iterator[str]:
+    with session_server_url() as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -250,23 +251,30 @@ def test_request_stop_with_nothing_running_exits_zero_quickly(tmp_path, database
     assert running.status == 0 and time.monotonic() - started < 5
 
 
-def test_connector_throttle_waits_are_counted() -> None:
-    import logging
-
-    from blippsync.daemon.metrics import DaemonMetrics, ThrottleWaitHandler
-
-    metrics = DaemonMetrics()
-    handler = ThrottleWaitHandler(metrics)
-    logger = logging.getLogger("blippsync.connector")
-    logger.addHandler(handler)
+def test_throttle_waits_are_counted_where_they_happen_whatever_the_log_level(
+        tmp_path, database_url, db, remote, plugins) -> None:
+    connection = _connection(db, "acct-1")
+    with db.begin() as conn:  # the connector reports 0.25 s per page it fetched
+        conn.execute(sa.text("UPDATE connections SET settings = settings || "
+                             "'{\"throttle_wait\": 0.25, \"page_size\": 5}' WHERE id = :id"),
+                     {"id": connection.id})
+    for n in range(12):
+        remote.add("acct-1", f"c{n}")
+    config = _config(tmp_path, database_url, remote)
+    quiet = logging.getLogger("blippsync")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # no log line carries anything any more
     try:
-        logging.getLogger("blippsync.connector.jobber").warning(
-            "waiting for the query-cost bucket", extra={"throttle_wait_seconds": 1.5})
-        logging.getLogger("blippsync.connector.jobber").warning("no wait here")
+        daemon = Daemon(config, db, plugins)
+        with Running(daemon):
+            _wait(lambda: _scalar(db, "SELECT count(*) FROM customers") == 12, what="a sync")
+            _wait(lambda: daemon.metrics.registry.get_sample_value(
+                "blippsync_syncs_total", {"connector": "loopback", "outcome": "succeeded"}),
+                what="the sync's metrics")
     finally:
-        logger.removeHandler(handler)
-    assert metrics.registry.get_sample_value("blippsync_api_throttle_wait_seconds_total",
-                                             {"connector": "jobber"}) == 1.5
+        quiet.setLevel(level)
+    assert daemon.metrics.registry.get_sample_value(
+        "blippsync_api_throttle_wait_seconds_total", {"connector": "loopback"}) == 0.75
 
 
 def test_csv_inbox_is_imported_and_file_connections_are_never_claimed(tmp_path, database_url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -57,3 +58,29 @@ def test_expired_token_or_a_day_of_failures_exits_non_zero(db, cli_env) -> None:
     assert [c["business"] for c in report["needs_attention"]] == ["Broken"]
     assert {"due_steps", "next_sync_at", "cursor_age_seconds", "synced_by"} <= set(
         report["connections"][0])
+
+
+def test_status_and_healthz_agree_on_who_needs_a_human(db, cli_env, config) -> None:
+    """One rule (connections.NEEDS_HUMAN_SQL): a disconnected connection, an expired token
+    and a day of failures are reported by both; a recent failure by neither."""
+    from blippsync.http.health import health_report
+    from blippsync.http.state import HttpState
+    from blippsync.metrics import DaemonMetrics
+    from blippsync.plugins import load_plugins
+
+    expected = {
+        _connection(db, "Gone", status="'disconnected'",
+                    status_reason="'the app was disconnected in jobber'").id,
+        _connection(db, "Expired", status="'token_expired'").id,
+        _connection(db, "Broken", consecutive_failures=40,
+                    last_success_at="now() - interval '26 hours'").id,
+    }
+    _connection(db, "Wobbly", consecutive_failures=2, last_success_at="now() - interval '3 hours'")
+    result = _status(cli_env, "--json")
+    assert result.exit_code == 1
+    in_status = {c["id"] for c in json.loads(result.output)["needs_attention"]}
+    state = HttpState(config=config, db=db, plugins=load_plugins(environ={}),
+                      metrics=DaemonMetrics(), scheduler_age=lambda: 0.0)
+    _healthy, report = asyncio.run(health_report(state))
+    in_health = {p["id"] for p in report["connections_needing_attention"]}
+    assert in_status == {str(i) for i in expected} == in_health

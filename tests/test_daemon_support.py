@@ -55,6 +55,7 @@ class LoopbackConnector:
         base = ctx.settings["remote_url"]
         page = int(ctx.settings.get("page_size", 5))
         delay = float(ctx.settings.get("page_delay", 0))
+        throttle = float(ctx.settings.get("throttle_wait", 0))  # a pretend rate-limit pause
         pass_id = uuid.uuid4().hex
         conn_id = str(ctx.connection_id)
         ctx.http.post(f"{base}/begin", params={"conn": conn_id, "pass": pass_id})
@@ -65,6 +66,8 @@ class LoopbackConnector:
                     "account": ctx.account_id, "after": after, "limit": page}).json()
                 if not items:
                     return
+                if throttle:
+                    ctx.on_throttle_wait(throttle)
                 for item in items:
                     yield from _records(item)
                 after = items[-1]["seq"]
@@ -235,8 +238,8 @@ if __name__ == "__main__":
 @contextlib.contextmanager
 def serving(config: Any, db: Any, plugins: Any = None) -> Iterator[str]:
     """The daemon's Starlette app under a real uvicorn on a loopback port; yields its URL."""
-    from blippsync.daemon.metrics import DaemonMetrics
     from blippsync.http import HttpServer, HttpState, build_app
+    from blippsync.metrics import DaemonMetrics
     from blippsync.plugins import load_plugins
 
     state = HttpState(config=config, db=db, plugins=plugins or load_plugins(),

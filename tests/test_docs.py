@@ -7,7 +7,9 @@ config.toml from blippsync/settings.py and the CLI.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import inspect
 import re
 import tomllib
 from pathlib import Path
@@ -132,3 +134,112 @@ def test_lock_pins_every_declared_dependency() -> None:
         name = re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0]
         assert re.sub(r"[-_.]+", "-", name).lower() in pins, \
             f"{name} is declared in pyproject.toml but not pinned in requirements/lock.txt"
+
+
+# --- the prose: routes, commands, defaults and hooks named in the docs exist in the code ----
+
+DOCS = {path.relative_to(REPO).as_posix(): path.read_text(encoding="utf-8")
+        for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]}
+DEPLOYMENT = DOCS["docs/deployment.md"]
+
+
+def test_deployment_lists_exactly_the_routes_the_server_serves() -> None:
+    from blippsync.http.app import build_app
+    from blippsync.http.state import HttpState
+    from blippsync.metrics import DaemonMetrics
+    from blippsync.plugins import load_plugins
+
+    state = HttpState(config=load_config(CONFIG_TOML, environ={}), db=None,  # type: ignore[arg-type]
+                      plugins=load_plugins(environ={}), metrics=DaemonMetrics())
+    served = set()
+    for route in build_app(state).routes:
+        path = re.sub(r"\{(\w+)\}", r"<\1>", route.path)
+        served |= {f"{method} {path}" for method in route.methods or () if method != "HEAD"}
+    documented = set(re.findall(r"^\| `((?:GET|POST|PUT|DELETE) /[^`]*)`", DEPLOYMENT, re.M))
+    documented = {d.split(" ")[0] + " " + d.split(" ")[1] for d in documented}
+    assert documented == served, "docs/deployment.md's endpoint table differs from the app"
+    public = re.search(r"Only ([^.]*) need to be public", DEPLOYMENT)
+    assert public, "docs/deployment.md no longer says which routes must be public"
+    for path in ("/webhooks/", "/r/", "/sms/twilio"):  # what the outside world calls
+        assert f"`{path}" in public.group(1), f"{path} is not listed as public"
+
+
+def test_every_command_the_docs_name_exists(gen: ModuleType) -> None:
+    commands = {" ".join(path) for path, _ in gen.command_paths()}
+    groups = {" ".join(path) for path, c in gen.command_paths() if hasattr(c, "commands")}
+    missing = []
+    for where, text in DOCS.items():
+        for words in re.findall(r"`blippsync ((?:[a-z][a-z-]*)(?: [a-z][a-z-]*)*)", text):
+            parts = words.split()
+            named = next((" ".join(parts[:n]) for n in range(len(parts), 0, -1)
+                          if " ".join(parts[:n]) in commands), None)
+            if named is None or (named in groups and len(parts) > len(named.split())):
+                missing.append(f"{where}: `blippsync {words}`")
+    assert missing == []
+
+
+def test_documented_defaults_are_the_defaults() -> None:
+    """`key` (value unit) in the prose states the setting's default; every dotted key
+    named in backticks under a settings section is a real setting."""
+    seconds = {"s": 1, "h": 3600}
+    sections = {s.key.split(".", 1)[0] for s in SETTINGS}
+    wrong, unknown = [], []
+    for where, text in DOCS.items():
+        for key, value, unit in re.findall(r"`([a-z_]+\.[a-z_]+)` \((\d+(?:\.\d+)?) ?(s|h|%)?\)",
+                                           text):
+            setting = SETTINGS_BY_KEY.get(key)
+            if setting is None:
+                continue
+            stated = float(value) / 100 if unit == "%" else float(value)
+            if unit in seconds:  # in the setting's own unit (its name ends in it)
+                stated *= seconds[unit] / (3600 if key.endswith("_hours") else 1)
+            if stated != pytest.approx(float(setting.default)):
+                wrong.append(f"{where}: {key} ({value} {unit}) but the default is "
+                             f"{setting.default}")
+        for key in re.findall(r"`([a-z_]+\.[a-z_]+)(?:\.<[a-z]+>)?`", text):
+            if key.split(".")[0] in sections and key not in SETTINGS_BY_KEY \
+                    and not _is_code(key):
+                unknown.append(f"{where}: `{key}`")
+    assert wrong == [] and unknown == []
+
+
+def _is_code(dotted: str) -> bool:
+    """`database.driver_connection` names a function, not a setting."""
+    module, _, name = dotted.partition(".")
+    try:
+        return hasattr(importlib.import_module(f"blippsync.{module}"), name)
+    except ImportError:
+        return False
+
+
+def test_deployment_settings_table_is_generated(gen: ModuleType) -> None:
+    assert _between(DEPLOYMENT, gen.DEPLOY_BEGIN, gen.DEPLOY_END) == gen.service_table(), \
+        f"docs/deployment.md's settings table is stale: {FIX}"
+
+
+def test_every_hook_is_documented_and_every_documented_hook_exists() -> None:
+    from blippsync import hookspecs
+
+    specs = {name for name in dir(hookspecs)
+             if hasattr(getattr(hookspecs, name), "blippsync_spec")}
+    assert len(specs) >= 4, specs
+    guide = DOCS["docs/writing-a-connector.md"]
+    table = guide[guide.index("## Hooks"):]
+    for name in specs:
+        spec = inspect.signature(getattr(hookspecs, name))
+        row = f"| `{name}({', '.join(spec.parameters)})` |"
+        assert row in table, f"docs/writing-a-connector.md does not document {row}"
+        assert getattr(hookspecs, name).__doc__.strip(), f"hookspecs.{name} has no docstring"
+    named = set()
+    for text in DOCS.values():
+        named |= set(re.findall(r"`(register_[a-z_]+|[a-z_]+_finished)\b", text))
+    assert named <= specs, f"the docs name hooks that do not exist: {named - specs}"
+
+
+def test_the_jobber_pacing_claim_matches_its_test() -> None:
+    claim = re.search(r"backfill test finishes within (\d+)% of the\s+bucket's theoretical "
+                      r"minimum", DOCS["docs/jobber.md"])
+    bound = re.search(r"elapsed <= minimum \* (\d+\.\d+)",
+                      (REPO / "tests" / "test_jobber_throttle.py").read_text())
+    assert claim and bound
+    assert int(claim.group(1)) == round((float(bound.group(1)) - 1) * 100)

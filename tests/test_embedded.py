@@ -3,8 +3,8 @@ test fixtures themselves running on it. CI runs these (`pytest -m embedded`) wit
 TEST_DATABASE_URL; they also run in the ordinary suite.
 
 A server start costs seconds, so the CLI test walks the whole story on one data dir and
-stops its server at the end; the fixture test reuses the shared test server (left running
-between runs, as the embedded server is for users).
+stops its server at the end; the fixture test starts the session-private server the test
+fixtures use without TEST_DATABASE_URL, and checks it is stopped and gone afterwards.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from blippsync.database import Database
 from blippsync.migrations import discover
 from blippsync.migrations import status as migration_status
-from blippsync.testing.database import EMBEDDED_TEST_DIR, fresh_database, server_url
+from blippsync.testing.database import embedded_test_server, fresh_database
 
 pytestmark = pytest.mark.embedded
 
@@ -83,11 +83,14 @@ def test_cli_with_no_database_configured_starts_and_reuses_the_embedded_server(
     assert not (pgdata / "postmaster.pid").exists()
 
 
-def test_the_test_database_fixture_works_on_the_embedded_server(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TEST_DATABASE_URL", raising=False)
-    url = server_url()
-    assert f"host={EMBEDDED_TEST_DIR}" in url  # the embedded server's socket
+def test_the_test_database_fixture_works_on_a_private_embedded_server() -> None:
+    with embedded_test_server() as url:
+        socket_dir = Path(url.split("host=", 1)[1].split("&", 1)[0])
+        _check_fresh_databases(url)
+    assert not socket_dir.exists()  # stopped and removed: nothing left for the next session
+
+
+def _check_fresh_databases(url: str) -> None:
     with fresh_database(url) as first, fresh_database(url) as second:
         assert first != second
         db = Database(first, pool_size=1)

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 import test_daemon_support as support
 from journey_support import make_business, make_customer
+from signing import twilio_sha1
 
 from blippsync.config import load_config
 from blippsync.database import Database
-from blippsync.http.inbound_sms import twilio_signature
 
 TOKEN = "twilio-auth-token-for-tests"
 PUBLIC = "https://sync.example.com"
@@ -32,7 +32,7 @@ def server(tmp_path: Path, database_url: str, db: Database) -> Iterator[str]:
 
 def _post(base: str, fields: dict[str, str], token: str = TOKEN) -> httpx.Response:
     body = urlencode(fields)
-    signature = twilio_signature(f"{PUBLIC}/sms/twilio", list(fields.items()), token)
+    signature = twilio_sha1(f"{PUBLIC}/sms/twilio", list(fields.items()), token)
     return httpx.post(f"{base}/sms/twilio", content=body, headers={
         "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature})
 

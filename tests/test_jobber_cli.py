@@ -61,7 +61,7 @@ def test_connect_with_stdin_token_then_disconnect(tmp_path: Path, database_url: 
 def test_account_id_derives_from_the_jwt() -> None:
     from fakes.jobber_fake import make_jwt
 
-    from blippsync.cli.jobber import account_id_from_token
+    from connectors.jobber.commands import account_id_from_token
 
     token = make_jwt({"account_id": 2486934, "exp": 1})
     assert account_id_from_token(token) == ACCOUNT_ID

@@ -18,11 +18,12 @@ from fakes.jobber_fake import (
     make_invoice,
     make_job,
 )
+from signing import hmac_sha256_base64 as sign
 
 from blippsync.errors import InputError
 from blippsync.records import CustomerRecord, EventRecord
 from connectors.jobber import JobberConnector
-from connectors.jobber.webhooks import SIGNATURE_HEADER, sign
+from connectors.jobber.webhooks import SIGNATURE_HEADER
 
 SECRET = "test-client-secret"
 SETTINGS = {"client_secret": SECRET}

@@ -107,15 +107,32 @@ def test_sigkill_between_claim_and_record_never_sends_twice(db: Database, databa
     before = _outbox_keys(tmp_path)
     assert sum(before.values()) == 130
 
-    # Before the send lease runs out nobody touches the dead worker's claims...
+    # The dead worker's batch: ledger rows taken under their send keys, some marked in flight.
+    batch = rows(db, "SELECT id FROM public.review_requests")
+    in_flight = {r.id for r in rows(db, "SELECT id FROM public.review_requests "
+                                        "WHERE in_flight_since IS NOT NULL")}
+    assert 130 <= len(in_flight) <= len(batch) < 1_000
+
+    # Before the send lease runs out nobody touches the dead worker's claims: the next
+    # worker sends everything else, finds no in-flight row to give up on, and leaves them.
     lease = timedelta(seconds=600)
     early = _worker(config_path, NOW + lease - timedelta(seconds=1))
     out, err = early.communicate(timeout=120)
     assert early.returncode == 0, err
-    # ...after it, the rest is sent, and what may have gone out is marked unknown, not resent.
+    early_result = json.loads(out)
+    assert early_result["unknown"] == 0
+    assert early_result["sent"] == 1_000 - len(batch)
+    still = rows(db, "SELECT id, status FROM public.review_requests "
+                     "WHERE in_flight_since IS NOT NULL")
+    assert {r.id for r in still} == in_flight and {r.status for r in still} == {"scheduled"}
+    # ...after it, what may have gone out is marked unknown, not resent, and the rest of the
+    # dead worker's batch is sent.
     late = _worker(config_path, NOW + lease + timedelta(seconds=1))
     out, err = late.communicate(timeout=120)
     assert late.returncode == 0, err
+    late_result = json.loads(out)
+    assert late_result["unknown"] == len(in_flight)
+    assert late_result["sent"] == len(batch) - len(in_flight)
 
     after = _outbox_keys(tmp_path)
     assert max(after.values()) == 1, "a send key was delivered twice"

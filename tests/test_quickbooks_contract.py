@@ -41,12 +41,11 @@ class TestQuickBooksConnector(ConnectorContract):
             state.add("Invoice", invoice(1, 30, 120.0, 0.0, customer_id="3",
                                          linked=(("Payment", "77"),)))
             self.tokens = StaticTokens(state.issue()["access_token"])
-            self.url, self.http, self.limits = url, http, tmp_path / "limits"
+            self.url, self.http = url, http
             yield
 
     def _settings(self, base: str) -> dict[str, Any]:
-        return {"environment": "sandbox", "api_base_url": base, "page_size": 10,
-                "rate_limit_dir": str(self.limits)}
+        return {"environment": "sandbox", "api_base_url": base, "page_size": 10}
 
     def make_context(self, tmp_path: Path, cursor: Any = None) -> Any:
         return make_context(cursor=cursor, settings=self._settings(self.url),

@@ -23,7 +23,26 @@ if TYPE_CHECKING:
 
 
 class _Group(click.Group):
-    """Turns BlippsyncError into one line and exit 1; anything else into a short report."""
+    """Turns BlippsyncError into one line and exit 1; anything else into a short report.
+    Plugins' commands (built-in connectors' included) join on first look-up or listing."""
+
+    _plugin_commands_added = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._add_plugin_commands(ctx)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands(ctx)
+        return super().list_commands(ctx)
+
+    def _add_plugin_commands(self, ctx: click.Context) -> None:
+        if self._plugin_commands_added:
+            return
+        self._plugin_commands_added = True
+        from blippsync.cli.connect import connect, disconnect
+
+        get_plugins(ctx).add_commands(self, connect, disconnect)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -89,17 +108,22 @@ def get_app(ctx: click.Context) -> App:
         app = App(config)
         obj["app"] = app
         root.call_on_close(app.close)
-    return obj["app"]
+    app_: App = obj["app"]
+    return app_
 
 
 def get_plugins(ctx: click.Context) -> Plugins:
     """The loaded plugins for this invocation (loaded once)."""
-    obj = ctx.find_root().obj
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = {}
+    obj = root.obj
     if "plugins" not in obj:
         from blippsync.plugins import load_plugins
 
         obj["plugins"] = load_plugins()
-    return obj["plugins"]
+    plugins: Plugins = obj["plugins"]
+    return plugins
 
 
 def _register_commands() -> None:
@@ -107,16 +131,17 @@ def _register_commands() -> None:
         admin,
         businesses,
         connect,
+        credentials,
         daemon,
         demo,
-        jobber,
         journeys,
         keys,
         qr,
         sync,
     )
 
-    for module in (admin, businesses, sync, demo, daemon, journeys, connect, jobber, keys, qr):
+    for module in (admin, businesses, sync, demo, daemon, journeys, connect, keys,
+                   credentials, qr):
         for command in module.COMMANDS:
             cli.add_command(command)
 
@@ -128,6 +153,5 @@ def main() -> None:
     logging.captureWarnings(True)
     from blippsync.plugins import load_plugins
 
-    plugins = load_plugins()
-    plugins.add_commands(cli)  # plugins' own commands (register_commands), --help included
+    plugins = load_plugins()  # their commands join the CLI on first look-up (_Group)
     sys.exit(cli.main(prog_name="blippsync", standalone_mode=True, obj={"plugins": plugins}))

@@ -1,8 +1,8 @@
 """`blippsync connect <provider>` / `blippsync disconnect <provider>`.
 
 `connect` and `disconnect` are groups: each OAuth connector adds its own subcommand
-(`@connect.command("jobber")` in its own module), reusing `oauth_connect` and
-`oauth_disconnect` below, which do the provider-independent work.
+through the `register_commands` hook (see connectors/quickbooks/commands.py), reusing
+`oauth_connect` and `oauth_disconnect` below, which do the provider-independent work.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import click
 import httpx
 
 from blippsync.cli import get_app
+from blippsync.connector import OAuthCapableConnector
 from blippsync.errors import ConfigError, InputError, NotFoundError
 from blippsync.redaction import register_secret
 
@@ -47,7 +48,7 @@ def oauth_flow_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def oauth_connect(ctx: click.Context, connector: Any, business_id: uuid.UUID,
+def oauth_connect(ctx: click.Context, connector: OAuthCapableConnector, business_id: uuid.UUID,
                   account_id: str | None, token_from_stdin: bool, port: int, timeout: float,
                   account_from_callback: Callable[[Mapping[str, str]], str | None]) -> None:
     """Store a handed-over refresh token (verified by a first refresh), or run the
@@ -97,7 +98,8 @@ def oauth_connect(ctx: click.Context, connector: Any, business_id: uuid.UUID,
                f"(connection {connection.id})")
 
 
-def oauth_disconnect(ctx: click.Context, connector: Any, business_id: uuid.UUID) -> None:
+def oauth_disconnect(ctx: click.Context, connector: OAuthCapableConnector,
+                     business_id: uuid.UUID) -> None:
     from blippsync.connections import find_connections
     from blippsync.vault import disconnect as vault_disconnect
 
@@ -112,30 +114,6 @@ def oauth_disconnect(ctx: click.Context, connector: Any, business_id: uuid.UUID)
         for connection in connections:
             outcome = vault_disconnect(db, app.config, connection, connector, http)
             click.echo(f"disconnected {connector.name} account {connection.account_id}: {outcome}")
-
-
-@connect.command("quickbooks")
-@click.option("--business", "business_id", required=True, type=click.UUID, help="Business id.")
-@click.option("--realm-id", help="QuickBooks company id (with --refresh-token-stdin).")
-@oauth_flow_options
-@click.pass_context
-def connect_quickbooks(ctx: click.Context, business_id: uuid.UUID, realm_id: str | None,
-                       refresh_token_stdin: bool, port: int, timeout: float) -> None:
-    """Connect a business to a QuickBooks Online company."""
-    from connectors.quickbooks import QuickBooksConnector
-
-    oauth_connect(ctx, QuickBooksConnector(), business_id, realm_id, refresh_token_stdin, port,
-                  timeout, lambda params: params.get("realmId"))
-
-
-@disconnect.command("quickbooks")
-@click.option("--business", "business_id", required=True, type=click.UUID, help="Business id.")
-@click.pass_context
-def disconnect_quickbooks(ctx: click.Context, business_id: uuid.UUID) -> None:
-    """Revoke the QuickBooks tokens at Intuit and mark the connection disconnected."""
-    from connectors.quickbooks import QuickBooksConnector
-
-    oauth_disconnect(ctx, QuickBooksConnector(), business_id)
 
 
 COMMANDS = [connect, disconnect]

@@ -140,7 +140,7 @@ def import_csv(ctx: click.Context, file: Path, business: str, dry_run: bool, as_
     from blippsync.businesses import get_business
     from blippsync.connections import ensure_connection
     from blippsync.errors import InputError
-    from blippsync.sync import sync_connection
+    from blippsync.runner import sync_one
 
     if not file.is_file():
         raise InputError(f"{file}: no such file")
@@ -151,9 +151,9 @@ def import_csv(ctx: click.Context, file: Path, business: str, dry_run: bool, as_
         get_business(conn, business_id)
         connection = ensure_connection(conn, business_id, "csv")
     with _progress(not as_json) as progress:
-        summary = sync_connection(db, app.config, connection, plugins.connector("csv"),
-                                  SyncOptions(dry_run=dry_run, options={"path": file},
-                                              progress=progress(file.name) if progress else None))
+        summary = sync_one(db, app.config, plugins, connection,
+                           SyncOptions(dry_run=dry_run, options={"path": file},
+                                       progress=progress(file.name) if progress else None))
     _print_one(summary, as_json)
     if summary.error:
         ctx.exit(1)
@@ -198,7 +198,7 @@ def customers_add(ctx: click.Context, business: str, name: str, email: str | Non
     """Add or update one customer; with --event, start the matching journeys."""
     from blippsync.businesses import get_business
     from blippsync.connections import ensure_connection
-    from blippsync.sync import sync_connection
+    from blippsync.runner import sync_one
 
     if event is not None and not EVENT_TYPE.match(event):
         raise click.BadParameter(f"{event!r}: event types are lower-case words joined by _ "
@@ -211,8 +211,7 @@ def customers_add(ctx: click.Context, business: str, name: str, email: str | Non
         connection = ensure_connection(conn, business_id, "manual")
     options: dict[str, Any] = {"customer": {"name": name, "email": email, "phone": phone,
                                             "external_id": external_id}, "event": event}
-    summary = sync_connection(db, app.config, connection, plugins.connector("manual"),
-                              SyncOptions(options=options))
+    summary = sync_one(db, app.config, plugins, connection, SyncOptions(options=options))
     _print_one(summary, as_json)
     if summary.error or summary.counts.rejected:
         ctx.exit(1)

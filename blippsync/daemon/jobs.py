@@ -1,28 +1,31 @@
 """The periodic jobs besides connection work: journeys, token refresh, reconciliation,
-retention. Each is safe to run on every replica at once (claims, row locks, or a
+retention. Each is safe to run on every replica at once (claims, advisory locks, or a
 once-per-period task row decide who does what)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
-from blippsync import __version__
+from blippsync import __version__, webhook_inbox
 from blippsync.config import Config
-from blippsync.connections import Connection
-from blippsync.connector import WebhookConnector
-from blippsync.daemon import heartbeat, inbox, tasks, work
-from blippsync.daemon.metrics import DaemonMetrics
+from blippsync.connections import Connection, get_connection
+from blippsync.connector import OAuthCapableConnector, OAuthConnector, WebhookConnector
+from blippsync.daemon import heartbeat, tasks
 from blippsync.database import Database
 from blippsync.errors import AuthError
 from blippsync.logs import log_context
+from blippsync.metrics import DaemonMetrics
+from blippsync.plugins import Plugins
+from blippsync.runner import import_inbox, run_journeys, run_maintenance
+from blippsync.vault.provider import refresh_if_due
 
 log = logging.getLogger(__name__)
 TASK_LEASE_SECONDS = 3600.0
+JOURNEY_MAX_BATCHES_PER_TICK = 10  # one tick stays short; the next one carries on
 RETENTION_PERIOD_SECONDS = 86_400.0
 
 TOKENS_DUE_SQL = sa.text("""
@@ -33,7 +36,6 @@ WHERE status = 'connected' AND connector = ANY(:connectors)
 ORDER BY token_expires_at
 LIMIT 200
 """)
-EXPIRY_SQL = sa.text("SELECT token_expires_at FROM public.connections WHERE id = :id")
 RECONCILE_SQL = sa.text("""
 UPDATE public.connections SET next_sync_at = now()
 WHERE status = 'connected' AND connector = ANY(:connectors) AND next_sync_at > now()
@@ -44,44 +46,38 @@ WHERE status = 'connected' AND connector = ANY(:connectors) AND next_sync_at > n
 class Jobs:
     db: Database
     config: Config
-    plugins: Any
+    plugins: Plugins
     metrics: DaemonMetrics
     owner: str
-    _journeys_missing_logged: bool = False
 
     def journeys(self) -> None:
-        """Route pending events into enrollments, then execute due steps (one batch each)."""
-        if not work.journeys_available():
-            if not self._journeys_missing_logged:
-                log.info("journey engine not installed: events are not routed")
-                self._journeys_missing_logged = True
-            return
-        batch = int(self.config["daemon.journey_batch_size"])
-        routed = work.route_events(self.db, self.config, batch)
-        self.metrics.events_routed.inc(work.count(routed, "routed", "events", "claimed"))
-        self.metrics.enrollments.inc(work.count(routed, "enrolled", "enrollments"))
-        executed = work.execute_due_steps(self.db, self.config, self.plugins, batch)
-        self.metrics.steps_sent.inc(work.count(executed, "sent"))
-        self.metrics.steps_failed.inc(work.count(executed, "failed"))
+        """Route pending events into enrollments, then execute due steps (bounded)."""
+        done = run_journeys(self.db, self.config, self.plugins,
+                            batch_size=int(self.config["daemon.journey_batch_size"]),
+                            max_batches=JOURNEY_MAX_BATCHES_PER_TICK)
+        self.metrics.events_routed.inc(done.routing.events)
+        self.metrics.enrollments.inc(done.routing.enrolled)
+        self.metrics.steps_sent.inc(done.execution.sent)
+        self.metrics.steps_failed.inc(done.execution.failed)
 
     def csv_inbox(self) -> None:
         """Import csv files dropped into the inbox (a file another replica is importing is
         skipped by the sync engine's per-connection lock and left in place)."""
         if "csv" not in self.plugins.connectors:
             return
-        for entry in work.import_csv_inbox(self.db, self.config, self.plugins):
-            log.info("csv inbox: %s: %s", entry.get("file"),
-                     entry.get("error") or f"{entry.get('created', 0)} created, "
-                     f"{entry.get('updated', 0)} updated, {entry.get('events_emitted', 0)} events")
-            self.metrics.syncs.labels("csv", "failed" if entry.get("error") else "succeeded").inc()
-            self.metrics.customers_upserted.labels("csv").inc(
-                int(entry.get("created", 0)) + int(entry.get("updated", 0)))
-            self.metrics.events_emitted.labels("csv").inc(int(entry.get("events_emitted", 0)))
+        for entry, summary in import_inbox(self.db, self.config, self.plugins):
+            counts = summary.counts
+            log.info("csv inbox: %s: %s", entry["file"], summary.error or
+                     f"{counts.created} created, {counts.updated} updated, "
+                     f"{counts.emitted} events")
+            self.metrics.syncs.labels("csv", "failed" if summary.error else "succeeded").inc()
+            self.metrics.customers_upserted.labels("csv").inc(counts.created + counts.updated)
+            self.metrics.events_emitted.labels("csv").inc(counts.emitted)
 
     def refresh_tokens(self) -> None:
         """Have the vault refresh every token expiring soon, before a sync needs it."""
         oauth = {name: info.connector for name, info in self.plugins.connectors.items()
-                 if getattr(info.connector, "needs_oauth", False)}
+                 if info.connector.needs_oauth and isinstance(info.connector, OAuthConnector)}
         if not oauth:
             return
         with self.db.connect() as conn:
@@ -92,13 +88,19 @@ class Jobs:
             return
         with httpx.Client(timeout=30.0, headers={"User-Agent": f"blippsync/{__version__}"}) as http:
             for connection_id in ids:
-                connection = work.load_connection(self.db, connection_id)
+                with self.db.connect() as conn:
+                    connection = get_connection(conn, connection_id)
                 self._refresh_one(connection, oauth[connection.connector], http)
 
-    def _refresh_one(self, connection: Connection, connector: Any, http: httpx.Client) -> None:
+    def _refresh_one(self, connection: Connection, connector: OAuthCapableConnector,
+                     http: httpx.Client) -> None:
+        """Refresh when the token expires within the sweep's horizon (the vault refreshes
+        under a lock, so a replica that lost the race finds it fresh and does nothing)."""
+        ahead = int(self.config["daemon.token_refresh_ahead_seconds"])
         with log_context(business_id=connection.business_id, connection_id=connection.id):
             try:
-                work.refresh_token(self.db, self.config, connection, connector, http)
+                refreshed = refresh_if_due(self.db, self.config, connection, connector, http,
+                                           ahead_seconds=ahead)
             except AuthError as exc:
                 self.metrics.token_refresh_failures.inc()
                 log.warning("token refresh refused, the owner must reconnect: %s", exc)
@@ -108,15 +110,13 @@ class Jobs:
                 log.warning("token refresh failed (will retry): %s: %s",
                             type(exc).__name__, exc)
                 return
-            with self.db.connect() as conn:
-                after = conn.execute(EXPIRY_SQL, {"id": connection.id}).scalar()
-            if after != connection.token_expires_at:
+            if refreshed:
                 self.metrics.token_refreshes.inc()
 
     def reconcile(self) -> None:
         """Once per period across replicas: make every webhook-driven connection due now.
-        Its sync (QuickBooks: CDC from its cursor, told the last processed webhook time)
-        catches any change whose webhook never arrived."""
+        Its sync (QuickBooks: CDC from its cursor) catches any change whose webhook never
+        arrived."""
         names = [name for name, info in self.plugins.connectors.items()
                  if isinstance(info.connector, WebhookConnector)]
         if not names:
@@ -137,11 +137,10 @@ class Jobs:
 
         def clean() -> None:
             days = int(self.config["daemon.retention_days"])
-            notices = inbox.delete_old(self.db, days)
+            notices = webhook_inbox.delete_old(self.db, days)
             daemons = heartbeat.delete_old(self.db, days)
             log.info("retention: deleted %d webhook notices, %d daemon rows", notices, daemons)
-            if work.journeys_available():
-                work.journey_maintenance(self.db, self.config)
+            run_maintenance(self.db, self.config)
 
         tasks.run_once_per_period(self.db, self.owner, "retention",
                                   period_seconds=RETENTION_PERIOD_SECONDS,

@@ -22,11 +22,14 @@ from typing import Any
 import schedule
 
 from blippsync.config import Config
-from blippsync.daemon import heartbeat, leases, shutdown, work
+from blippsync.daemon import heartbeat, leases, shutdown
 from blippsync.daemon.jobs import Jobs
-from blippsync.daemon.metrics import THROTTLE_LOGGERS, DaemonMetrics, ThrottleWaitHandler
 from blippsync.daemon.worker import Worker
 from blippsync.database import Database
+from blippsync.http import HttpServer, HttpState, build_app
+from blippsync.metrics import DaemonMetrics
+from blippsync.plugins import Plugins
+from blippsync.runner import FILE_CONNECTORS
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
@@ -34,7 +37,7 @@ DAILY_CHECK_SECONDS = 300
 
 
 class Daemon:
-    def __init__(self, config: Config, db: Database, plugins: Any, *,
+    def __init__(self, config: Config, db: Database, plugins: Plugins, *,
                  daemon_id: str | None = None) -> None:
         self.config, self.db, self.plugins = config, db, plugins
         self.id = daemon_id or heartbeat.new_daemon_id(config["daemon.id"])
@@ -52,9 +55,8 @@ class Daemon:
         self._active_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="connection")
         self._last_tick: float | None = None
-        self._http: Any = None
+        self._http: HttpServer | None = None
         self._watchdog: shutdown.Watchdog | None = None
-        self._throttle_handler = ThrottleWaitHandler(self.metrics)
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -66,8 +68,6 @@ class Daemon:
         return self._http.port if self._http is not None else None
 
     def start_http(self) -> None:
-        from blippsync.http import HttpServer, HttpState, build_app
-
         state = HttpState(config=self.config, db=self.db, plugins=self.plugins,
                           metrics=self.metrics, scheduler_age=self.scheduler_age,
                           daemon_id=self.id)
@@ -82,8 +82,6 @@ class Daemon:
             shutdown.start_signal_thread(lambda _signum: self.request_stop())
         heartbeat.started(self.db, self.id, {"workers": self.workers})
         self._last_tick = time.monotonic()  # just started: stale only if the first pass hangs
-        for name in THROTTLE_LOGGERS:
-            logging.getLogger(name).addHandler(self._throttle_handler)
         if self.config["http.enabled"]:
             self.start_http()
         renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
@@ -116,8 +114,6 @@ class Daemon:
         if self._watchdog is not None:
             self._watchdog.cancel()
         self.stopped.set()
-        for name in THROTTLE_LOGGERS:
-            logging.getLogger(name).removeHandler(self._throttle_handler)
         if self._http is not None:
             self._http.stop()
         log.info("daemon %s stopped", self.id)
@@ -181,7 +177,7 @@ class Daemon:
         if free <= 0 or self.stopping.is_set():
             return
         for lease in leases.claim(self.db, self.id, limit=free, lease_seconds=self.lease_seconds,
-                                  unscheduled=work.UNSCHEDULED_CONNECTORS):
+                                  unscheduled=FILE_CONNECTORS):
             halt = threading.Event()
             with self._active_lock:
                 future = self._pool.submit(self.worker.work_on, lease, halt)

@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from blippsync import webhook_inbox
 from blippsync.config import Config
-from blippsync.connections import Connection, set_status
-from blippsync.connector import WebhookConnector
-from blippsync.daemon import inbox, leases, work
+from blippsync.connections import Connection, get_connection, set_status
+from blippsync.connector import ConnectorContext, WebhookConnector, WebhookNotice
+from blippsync.daemon import leases
 from blippsync.daemon.leases import Lease
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.database import Database
 from blippsync.errors import BlippsyncError
 from blippsync.logs import log_context
+from blippsync.metrics import DaemonMetrics
+from blippsync.plugins import Plugins
+from blippsync.records import Checkpoint, Record
+from blippsync.runner import sync_one
+from blippsync.sync import SyncOptions, SyncSummary, sync_connection
 
 log = logging.getLogger(__name__)
 MAX_NOTICE_BATCHES_PER_LEASE = 20
@@ -35,7 +41,7 @@ DISCONNECT_ENTITY, DISCONNECT_OPERATION = "connection", "disconnected"
 class Worker:
     db: Database
     config: Config
-    plugins: Any
+    plugins: Plugins
     metrics: DaemonMetrics
     owner: str
 
@@ -46,19 +52,21 @@ class Worker:
 
     def retry_seconds(self, lease: Lease) -> int:
         base = int(self.config["daemon.retry_seconds"])
-        return min(self.interval_seconds(lease), base * 2 ** min(lease.consecutive_failures, 16))
+        backoff = base * int(2 ** min(lease.consecutive_failures, 16))
+        return min(self.interval_seconds(lease), backoff)
 
     def work_on(self, lease: Lease, halt: threading.Event) -> None:
         """Do what the lease is for, then release it (always)."""
         next_sync_at: datetime | None = None
         with log_context(business_id=lease.business_id, connection_id=lease.connection_id):
             try:
-                connection = work.load_connection(self.db, lease.connection_id)
+                with self.db.connect() as conn:
+                    connection = get_connection(conn, lease.connection_id)
                 connector = self.plugins.connector(connection.connector)
                 if isinstance(connector, WebhookConnector):
                     self.process_notices(connection, connector, halt)
                 if lease.sync_due and not halt.is_set():
-                    next_sync_at = self.sync(lease, connection, connector, halt)
+                    next_sync_at = self.sync(lease, connection, halt)
             except BlippsyncError as exc:  # unknown connector, connection gone...
                 log.warning("connection %s: %s", lease.connection_id, exc)
                 next_sync_at = _now() + timedelta(seconds=self.retry_seconds(lease))
@@ -68,20 +76,12 @@ class Worker:
             finally:
                 leases.release(self.db, self.owner, lease.connection_id, next_sync_at)
 
-    def sync(self, lease: Lease, connection: Connection, connector: Any,
-             halt: threading.Event) -> datetime:
-        options: dict[str, Any] = {}
-        if isinstance(connector, WebhookConnector):
-            since = inbox.last_processed_at(self.db, connection.id)
-            options["since_last_webhook"] = since.isoformat() if since else None
+    def sync(self, lease: Lease, connection: Connection, halt: threading.Event) -> datetime:
         with self.metrics.sync_duration.labels(lease.connector).time():
-            summary = work.run_sync(self.db, self.config, connection, connector, options, halt)
-        upserted, emitted = work.summary_counts(summary)
-        self.metrics.customers_upserted.labels(lease.connector).inc(upserted)
-        self.metrics.events_emitted.labels(lease.connector).inc(emitted)
-        if not getattr(summary, "skipped", None):
-            self.plugins.notify_sync_finished(summary)
-        if getattr(summary, "skipped", None):
+            summary = sync_one(self.db, self.config, self.plugins, connection,
+                               SyncOptions(stop=halt))
+        self._count(connection.connector, summary)
+        if summary.skipped:
             self.metrics.syncs.labels(lease.connector, "skipped").inc()
             return _now() + timedelta(seconds=float(self.config["daemon.tick_seconds"]) * 5)
         if summary.interrupted:
@@ -101,33 +101,38 @@ class Worker:
         for _ in range(MAX_NOTICE_BATCHES_PER_LEASE):
             if halt.is_set():
                 return
-            stored = inbox.pending(self.db, connection.id, batch_size)
+            stored = webhook_inbox.pending(self.db, connection.id, batch_size)
             if not stored:
                 return
             if self._disconnects(connection, stored):
                 return
             ids = [s.id for s in stored]
-            fetching = work.FetchingConnector(connector, [s.notice for s in stored])
+            fetching = FetchingConnector(connector, [s.notice for s in stored])
             try:
-                summary = work.run_sync(self.db, self.config, connection, fetching,
-                                        {"webhook_notices": len(ids)})
-                error = summary.error if not getattr(summary, "skipped", None) else None
-                if getattr(summary, "skipped", None):
+                summary = sync_connection(self.db, self.config, connection, fetching,
+                                          SyncOptions(options={"webhook_notices": len(ids)}))
+                if summary.skipped:
                     return  # another process has the connection: the notices wait
+                error = summary.error
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
             if error:
-                inbox.mark_failed(self.db, ids, error, max_attempts)
+                webhook_inbox.mark_failed(self.db, ids, error, max_attempts)
                 self.metrics.webhook_notices.labels(connection.connector, "failed").inc(len(ids))
                 log.warning("webhook fetch of %d notices failed: %s", len(ids), error)
                 return
-            inbox.mark_processed(self.db, ids)
-            upserted, emitted = work.summary_counts(summary)
-            self.metrics.customers_upserted.labels(connection.connector).inc(upserted)
-            self.metrics.events_emitted.labels(connection.connector).inc(emitted)
+            webhook_inbox.mark_processed(self.db, ids)
+            self._count(connection.connector, summary)
             self.metrics.webhook_notices.labels(connection.connector, "processed").inc(len(ids))
 
-    def _disconnects(self, connection: Connection, stored: list[inbox.StoredNotice]) -> bool:
+    def _count(self, connector: str, summary: SyncSummary) -> None:
+        counts = summary.counts
+        self.metrics.customers_upserted.labels(connector).inc(counts.created + counts.updated)
+        self.metrics.events_emitted.labels(connector).inc(counts.emitted)
+        self.metrics.api_throttle_wait.labels(connector).inc(summary.throttle_wait_seconds)
+
+    def _disconnects(self, connection: Connection,
+                     stored: list[webhook_inbox.StoredNotice]) -> bool:
         """An app-disconnect notice (Jobber APP_DISCONNECT): the tokens are dead, so mark the
         connection disconnected for its owner to reconnect, and fetch nothing."""
         gone = [s for s in stored if s.notice.entity == DISCONNECT_ENTITY
@@ -137,11 +142,28 @@ class Worker:
         with self.db.begin() as conn:
             set_status(conn, connection.id, "disconnected",
                        f"the app was disconnected in {connection.connector}")
-        inbox.mark_processed(self.db, [s.id for s in gone])
+        webhook_inbox.mark_processed(self.db, [s.id for s in gone])
         self.metrics.webhook_notices.labels(connection.connector, "disconnected").inc(len(gone))
         log.warning("%s says the app was disconnected: connection marked disconnected",
                     connection.connector)
         return True
+
+
+class FetchingConnector:
+    """The real connector, whose `sync` is a targeted fetch of webhook notices: the sync
+    engine writes its records exactly as for a sync pass (same dedupe, same identities)."""
+
+    def __init__(self, connector: WebhookConnector, notices: Sequence[WebhookNotice]) -> None:
+        self._connector = connector
+        self._notices = list(notices)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connector, name)
+
+    def sync(self, ctx: ConnectorContext) -> Iterator[Record]:
+        for record in self._connector.fetch(ctx, self._notices):
+            if not isinstance(record, Checkpoint):  # a fetch never moves the sync cursor
+                yield record
 
 
 def _now() -> datetime:

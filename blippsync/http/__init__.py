@@ -7,7 +7,8 @@ announces is done later by whichever daemon holds the connection's lease.
 
 from __future__ import annotations
 
-from blippsync.http.app import HttpState, build_app
+from blippsync.http.app import build_app
 from blippsync.http.server import HttpServer
+from blippsync.http.state import HttpState
 
 __all__ = ["HttpServer", "HttpState", "build_app"]

@@ -1,34 +1,15 @@
-"""The Starlette application and the state its handlers share."""
+"""The Starlette application: one route per handler module."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from blippsync.config import Config
-from blippsync.daemon.metrics import DaemonMetrics
-from blippsync.database import Database
-
-
-@dataclass
-class HttpState:
-    """What the handlers need; `scheduler_age` says how long since the scheduler ticked."""
-
-    config: Config
-    db: Database
-    plugins: Any  # blippsync.plugins.Plugins
-    metrics: DaemonMetrics
-    scheduler_age: Callable[[], float | None] = field(default=lambda: None)
-    daemon_id: str = ""
+from blippsync.http import feedback_pages, health, inbound_sms, review_links, webhooks
+from blippsync.http.state import HttpState
 
 
 def build_app(state: HttpState) -> Starlette:
-    from blippsync.http import feedback_pages, health, inbound_sms, review_links, webhooks
-
     routes = [
         Route("/webhooks/{connector}", webhooks.endpoint(state), methods=["POST"]),
         Route("/healthz", health.healthz_endpoint(state), methods=["GET"]),

@@ -31,9 +31,9 @@ from blippsync.feedback import (
     target_for_token,
 )
 from blippsync.http import csrf
-from blippsync.http.app import HttpState
 from blippsync.http.rate_limit import RateLimiter
 from blippsync.http.review_links import TOKEN_PATTERN
+from blippsync.http.state import HttpState
 from blippsync.http.webhooks import BodyTooLarge, read_bounded
 from blippsync.qr_codes import CODE_PATTERN
 

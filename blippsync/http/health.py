@@ -18,16 +18,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from blippsync.http.app import HttpState
+from blippsync.connections import NEEDS_HUMAN_SQL
+from blippsync.http.state import HttpState
 
 DB_CHECK_TIMEOUT_SECONDS = 3.0
 PROBLEMS_SQL = sa.text("""
 SELECT c.id, c.business_id, c.connector, c.account_id, c.status, c.status_reason,
        c.last_error, c.consecutive_failures, c.last_success_at
 FROM public.connections AS c
-WHERE c.status <> 'connected'
-   OR (c.consecutive_failures > 0
-       AND coalesce(c.last_success_at, c.created_at) < now() - interval '1 day')
+WHERE """ + NEEDS_HUMAN_SQL + """
 ORDER BY c.business_id, c.connector
 LIMIT 100
 """)

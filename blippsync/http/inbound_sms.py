@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from blippsync.http.app import HttpState
+from blippsync.http.state import HttpState
 from blippsync.http.webhooks import BodyTooLarge, read_bounded
 from blippsync.journeys.inbound import record_inbound_sms
 from blippsync.normalize import normalize_phone
@@ -31,7 +31,8 @@ _BUSINESSES_WITH_PHONE = sa.text(
 
 
 def twilio_signature(url: str, params: Sequence[tuple[str, str]], auth_token: str) -> str:
-    payload = url + "".join(k + v for k, v in sorted(params))
+    """Twilio's scheme: each distinct field counts once (as in Twilio's own libraries)."""
+    payload = url + "".join(k + v for k, v in sorted(set(params)))
     digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
 

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from blippsync.google_review import review_url
-from blippsync.http.app import HttpState
+from blippsync.http.state import HttpState
 
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 

@@ -15,10 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from blippsync import webhook_inbox
 from blippsync.config import connector_settings
 from blippsync.connector import WebhookConnector
-from blippsync.daemon import inbox
-from blippsync.http.app import HttpState
+from blippsync.http.state import HttpState
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def endpoint(state: HttpState) -> Callable[[Request], Awaitable[Response]]:
                         type(exc).__name__, exc)
             return JSONResponse({"received": 0, "duplicates": 0, "ignored": True})
         try:
-            new, seen = await run_in_threadpool(inbox.store, state.db, name, notices, body)
+            new, seen = await run_in_threadpool(webhook_inbox.store, state.db, name, notices, body)
         except Exception as exc:  # database down: 503 makes the sender retry
             counter.labels(name, "error").inc()
             log.error("webhook %s: cannot store delivery: %s", name, exc)

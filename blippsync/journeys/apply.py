@@ -144,8 +144,9 @@ def _create_business(conn: sa.Connection, file: SequenceFile, owner: str) -> uui
     problem = problem_with(str(url), None) if url else None
     if problem:
         raise InputError(f"{file.path}: business {problem}")
-    return conn.execute(_INSERT_BUSINESS, {
+    business_id: uuid.UUID = conn.execute(_INSERT_BUSINESS, {
         "name": str(info["name"]).strip(), "owner_email": str(owner).strip().lower(),
         "timezone": tz, "google_review_url": url, "phone": info.get("phone"),
         "website_url": info.get("website_url"),
         "country": str(info.get("country", "US")).upper()}).scalar_one()
+    return business_id

@@ -1,18 +1,19 @@
 """Housekeeping: archive finished enrollments, stop journeys of archived sequences, and move
-a merged-away customer's journey history to the survivor.
+a merged-away customer's journey history to the survivor (`customers.merge_customer_history`,
+which the sync engine also calls when it merges).
 
 Review requests and private feedback are never deleted (kept for analytics).
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from blippsync.config import Config
+from blippsync.customers import merge_customer_history
 from blippsync.database import Database
 from blippsync.journeys import queries as q
 
@@ -41,17 +42,6 @@ _MERGED = sa.text("""
         SELECT customer_id FROM public.customer_enrollments
         UNION SELECT customer_id FROM public.review_requests WHERE customer_id IS NOT NULL)
 """)
-_MERGE_STATEMENTS = tuple(sa.text(sql) for sql in (
-    """UPDATE public.customer_enrollments SET status = 'stopped', status_reason = 'customer_merged',
-              next_step_at = NULL WHERE customer_id = :old AND status = 'active'""",
-    "UPDATE public.customer_enrollments SET customer_id = :new WHERE customer_id = :old",
-    "UPDATE public.customer_enrollments_archive SET customer_id = :new WHERE customer_id = :old",
-    "UPDATE public.review_requests SET customer_id = :new WHERE customer_id = :old",
-    "UPDATE public.enrollment_decisions SET customer_id = :new WHERE customer_id = :old",
-    "UPDATE public.trigger_events SET customer_id = :new WHERE customer_id = :old",
-    "UPDATE public.private_feedback SET customer_id = :new WHERE customer_id = :old",
-    "UPDATE public.inbound_sms SET customer_id = :new WHERE customer_id = :old",
-))
 
 
 @dataclass(frozen=True)
@@ -59,14 +49,6 @@ class MaintenanceSummary:
     archived: int = 0
     stopped_archived_sequences: int = 0
     merged_customers: int = 0
-
-
-def merge_customer_history(conn: sa.Connection, merged_id: uuid.UUID,
-                           survivor_id: uuid.UUID) -> None:
-    """Stop the merged customer's journeys and move all its history to the survivor
-    (inside the caller's transaction; the sync engine may call it when it merges)."""
-    for statement in _MERGE_STATEMENTS:
-        conn.execute(statement, {"old": merged_id, "new": survivor_id})
 
 
 def run_maintenance(db: Database, config: Config, *, now: datetime | None = None

@@ -63,6 +63,13 @@ class ConnectorContract:
     """Inherited tests every connector must pass. Override the three members below."""
 
     connector_name: str = ""
+    # True for a connector fed per invocation (a file, a command's options) rather than by a
+    # remote source: resuming from its final cursor replays that input in full. Every
+    # earlier checkpoint must still resume exactly.
+    final_cursor_replays_input: bool = False
+    # (name, plugin) pairs registered besides the installed entry points: for testing the
+    # suite itself against connectors it must reject.
+    extra_plugins: tuple[tuple[str, object], ...] = ()
 
     def make_context(self, tmp_path: Path, cursor: Mapping[str, Any] | None = None
                      ) -> ConnectorContext:
@@ -74,7 +81,7 @@ class ConnectorContract:
     # -- helpers ---------------------------------------------------------------------------
 
     def _connector(self) -> Any:
-        plugins = load_plugins()
+        plugins = load_plugins(extra=self.extra_plugins)
         assert self.connector_name in plugins.connectors, (
             f"{self.connector_name!r} is not registered through the blippsync entry points; "
             f"problems: {plugins.problems}")
@@ -91,7 +98,7 @@ class ConnectorContract:
         assert connector.name == self.connector_name
         assert isinstance(connector.version, str) and connector.version
         assert all(isinstance(e, str) and e for e in connector.events)
-        info = load_plugins().connectors[self.connector_name].describe()
+        info = load_plugins(extra=self.extra_plugins).connectors[self.connector_name].describe()
         assert info["package"] and info["events"] == list(connector.events)
 
     def test_record_shapes(self, tmp_path: Path) -> None:
@@ -115,17 +122,23 @@ class ConnectorContract:
             "the working context must produce customers, events or a billing status")
 
     def test_cursor_round_trip(self, tmp_path: Path) -> None:
+        """Resuming from any checkpoint's cursor (through JSON, as it is stored) yields
+        exactly what the first run yielded after that checkpoint: nothing is lost, nothing
+        covered by the cursor comes again."""
         records = self._run(tmp_path)
-        checkpoints = [r for r in records if isinstance(r, Checkpoint)]
-        assert checkpoints, "a run must end with a Checkpoint"
-        assert isinstance(records[-1], Checkpoint) or not any(
-            isinstance(r, FACT_TYPES) for r in records[records.index(
-                checkpoints[-1]):]), "records after the last checkpoint would never be covered"
-        cursor = json.loads(json.dumps(checkpoints[-1].cursor))
-        again = self._run(tmp_path, cursor)
-        first_facts = {_fact(r) for r in records if isinstance(r, FACT_TYPES)}
-        new_facts = {_fact(r) for r in again if isinstance(r, FACT_TYPES)}
-        assert new_facts <= first_facts, "resuming from the final cursor produced new records"
+        positions = [i for i, r in enumerate(records) if isinstance(r, Checkpoint)]
+        assert positions, "a run must end with a Checkpoint"
+        assert not [r for r in records[positions[-1]:] if isinstance(r, FACT_TYPES)], (
+            "records after the last checkpoint would never be covered")
+        for position in positions:
+            cursor = json.loads(json.dumps(records[position].cursor))
+            again = self._run(tmp_path, cursor)
+            replay = self.final_cursor_replays_input and position == positions[-1]
+            expected = [_fact(r) for r in records[0 if replay else position + 1:]
+                        if _is_fact(r)]
+            assert [_fact(r) for r in again if _is_fact(r)] == expected, (
+                f"resuming from {cursor!r} must yield exactly the {len(expected)} records "
+                "that followed it")
 
     def test_idempotent_rerun(self, tmp_path: Path) -> None:
         first = [_fact(r) for r in self._run(tmp_path) if not isinstance(r, Checkpoint)]
@@ -133,13 +146,23 @@ class ConnectorContract:
         assert first == second, "the same input must produce the same records"
 
     def test_errors_are_reported_as_blippsync_errors(self, tmp_path: Path) -> None:
+        """A failure of the remote or the input surfaces as a BlippsyncError that says what
+        went wrong (the fixture that builds the failing context must itself work)."""
         connector = self._connector()
+        ctx = self.make_failing_context(tmp_path)
         try:
-            list(connector.sync(self.make_failing_context(tmp_path)))
+            list(connector.sync(ctx))
         except BlippsyncError as exc:
             assert str(exc).strip(), "the error must say what went wrong"
+        except Exception as exc:
+            raise AssertionError(f"the failure surfaced as {type(exc).__name__}: {exc}, not "
+                                 "as a blippsync.errors.BlippsyncError") from exc
         else:
             raise AssertionError("the failing context did not fail")
+
+
+def _is_fact(record: Any) -> bool:
+    return isinstance(record, CustomerRecord | EventRecord | CustomerMerge | SubscriptionStatus)
 
 
 def _fact(record: Any) -> Any:

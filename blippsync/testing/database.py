@@ -1,14 +1,18 @@
 """A fresh, migrated database per test, cloned from a template (CREATE DATABASE ... TEMPLATE).
 
-The server is $TEST_DATABASE_URL when set, else an embedded PostgreSQL shared by test
-runs. The template's name carries a hash of the migrations, so editing one builds a new
-template; building it is serialised by an advisory lock, so parallel runs are safe.
+The server is $TEST_DATABASE_URL when set, else an embedded PostgreSQL of the test
+session's own (`embedded_test_server`: a fresh data directory, stopped and removed at the
+end), so two checkouts or two sessions never share or stop each other's server. The
+template's name carries a hash of the migrations, so editing one builds a new template;
+building it is serialised by an advisory lock, so parallel runs on one server are safe.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,18 +25,36 @@ from sqlalchemy.engine import make_url
 from blippsync.database import Database
 from blippsync.migrations import MIGRATIONS_DIR, discover, migrate
 
-EMBEDDED_TEST_DIR = Path(os.environ.get("BLIPPSYNC_TEST_PGDATA", "/tmp/blippsync-test-pgdata"))
 _TEMPLATE_LOCK = 0x7E57_DB
 
 
-def server_url() -> str:
-    """The PostgreSQL server tests use: TEST_DATABASE_URL, else the embedded one."""
+@contextmanager
+def session_server_url() -> Iterator[str]:
+    """The PostgreSQL server a test session uses: TEST_DATABASE_URL, else its own embedded one."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        return url
-    from blippsync.embedded import embedded_url
+        yield url
+        return
+    with embedded_test_server() as embedded:
+        yield embedded
 
-    return embedded_url(EMBEDDED_TEST_DIR)
+
+@contextmanager
+def embedded_test_server() -> Iterator[str]:
+    """An embedded PostgreSQL in a fresh data directory, stopped and deleted afterwards."""
+    from blippsync.embedded import embedded_url, stop_embedded
+
+    # Not under pytest's tmp_path: pgserver switches to its own system user when run as
+    # root, and a concurrent session resets /tmp/pytest-of-<user> to mode 0700.
+    data_dir = Path(tempfile.mkdtemp(prefix="blippsync-test-pg-"))
+    data_dir.chmod(0o755)
+    try:
+        yield embedded_url(data_dir / "pgdata")
+    finally:
+        try:
+            stop_embedded(data_dir / "pgdata")
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _libpq(url: str, dbname: str | None = None) -> str:

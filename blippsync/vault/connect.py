@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
 from blippsync.config import Config
 from blippsync.connections import Connection, ensure_connection
+from blippsync.connector import OAuthCapableConnector
 from blippsync.database import Database
 from blippsync.vault import oauth
 from blippsync.vault.keys import load_keyring
@@ -43,8 +43,8 @@ def store_tokens(db: Database, config: Config, business_id: uuid.UUID, connector
     return connection
 
 
-def disconnect(db: Database, config: Config, connection: Connection, connector: Any,
-               http: httpx.Client) -> str:
+def disconnect(db: Database, config: Config, connection: Connection,
+               connector: OAuthCapableConnector, http: httpx.Client) -> str:
     """Revoke the refresh token at the provider (best effort), forget the tokens and mark
     the connection disconnected. Returns what happened at the provider, for the user."""
     refresher = refresher_for(db, config, connection, connector, http)

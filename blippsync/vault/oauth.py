@@ -100,8 +100,8 @@ def code_grant(http: httpx.Client, spec: OAuthClientSpec, code: str,
 
 
 def authorization_url(spec: OAuthClientSpec, redirect_uri: str, state: str) -> str:
-    return prepare_grant_uri(spec.authorize_url, spec.client_id, "code",
-                             redirect_uri=redirect_uri, scope=spec.scope, state=state)
+    return str(prepare_grant_uri(spec.authorize_url, spec.client_id, "code",
+                             redirect_uri=redirect_uri, scope=spec.scope, state=state))
 
 
 def revoke(http: httpx.Client, spec: OAuthClientSpec, token: str) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import httpx
 
 from blippsync.config import Config, connector_settings
 from blippsync.connections import Connection
+from blippsync.connector import OAuthCapableConnector
 from blippsync.database import Database
 from blippsync.errors import PluginError
 from blippsync.redaction import register_secret
@@ -43,8 +43,8 @@ class VaultTokenProvider:
             return self._cached.access_token
 
 
-def refresher_for(db: Database, config: Config, connection: Connection, connector: Any,
-                  http: httpx.Client) -> Refresher:
+def refresher_for(db: Database, config: Config, connection: Connection,
+                  connector: OAuthCapableConnector, http: httpx.Client) -> Refresher:
     if not hasattr(connector, "oauth_spec"):
         raise PluginError(f"connector {connection.connector!r} has no oauth_spec(): it cannot "
                           "use the token vault")
@@ -57,14 +57,15 @@ def refresher_for(db: Database, config: Config, connection: Connection, connecto
                      attempts=config["vault.refresh_attempts"])
 
 
-def token_provider(db: Database, config: Config, connection: Connection, connector: Any,
-                   http: httpx.Client) -> VaultTokenProvider:
+def token_provider(db: Database, config: Config, connection: Connection,
+                   connector: OAuthCapableConnector, http: httpx.Client) -> VaultTokenProvider:
     """The TokenProvider to put in ConnectorContext.tokens for an OAuth connector."""
     return VaultTokenProvider(refresher_for(db, config, connection, connector, http))
 
 
-def refresh_if_due(db: Database, config: Config, connection: Connection, connector: Any,
-                   http: httpx.Client, ahead_seconds: int) -> bool:
+def refresh_if_due(db: Database, config: Config, connection: Connection,
+                   connector: OAuthCapableConnector, http: httpx.Client,
+                   ahead_seconds: int) -> bool:
     """For the daemon's token sweep: refresh when the access token expires within
     `ahead_seconds`. True when this call refreshed (False: still fresh, or another process
     just did). Raises AuthError (and marks the connection) on invalid_grant."""

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from blippsync.connections import Connection
-from blippsync.connector import OAuthClientSpec
+from blippsync.connector import OAuthCapableConnector, OAuthClientSpec
 from blippsync.database import Database
 from blippsync.errors import AuthError, BlippsyncError, ConfigError, TransientError
 from blippsync.vault import oauth
@@ -57,7 +57,7 @@ class Refresher:
     ring: KeyRing
     store: TokenStore
     connection: Connection
-    connector: Any  # an OAuthConnector
+    connector: OAuthCapableConnector
     spec: OAuthClientSpec
     http: httpx.Client
     margin_seconds: int = 300

@@ -71,7 +71,8 @@ class JobberConnector:
                             "jobber` first")
         s = settings or JobberSettings.from_mapping(ctx.settings)
         return GraphQLClient(ctx.http, s.graphql_url, s.api_version, ctx.tokens, ctx.log,
-                             timeout_seconds=s.request_timeout_seconds)
+                             timeout_seconds=s.request_timeout_seconds,
+                             on_throttle_wait=ctx.on_throttle_wait)
 
     def account_id(self, ctx: ConnectorContext, gql: GraphQLClient) -> str:
         """The Jobber account id (EncodedId) that dedupe keys name."""

@@ -44,8 +44,10 @@ class GraphQLClient:
     def __init__(self, http: httpx.Client, url: str, version: str, tokens: TokenProvider,
                  log: logging.Logger, throttle: CostThrottle | None = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 timeout_seconds: float = 30.0) -> None:
+                 timeout_seconds: float = 30.0,
+                 on_throttle_wait: Callable[[float], None] = lambda seconds: None) -> None:
         self.http, self.url, self.version, self.tokens, self.log = http, url, version, tokens, log
+        self.on_throttle_wait = on_throttle_wait  # ConnectorContext.on_throttle_wait
         self.throttle = throttle or CostThrottle(sleep=sleep)
         self.sleep = sleep
         self.timeout_seconds = timeout_seconds
@@ -63,9 +65,9 @@ class GraphQLClient:
         refreshed = throttled = backoffs = 0
         while True:
             waited = self.throttle.wait_for(self.throttle.expected_cost(shape, estimate))
-            if waited > 0:  # the length rides on the line, for the daemon's throttle metric
-                self.log.info("jobber: waited %.2fs for the query-cost bucket", waited,
-                              extra={"throttle_wait_seconds": waited})
+            if waited > 0:
+                self.on_throttle_wait(waited)
+                self.log.info("jobber: waited %.2fs for the query-cost bucket", waited)
             response = self._post(query, variables, token)
             status = response.status_code
             body = _body(response)
@@ -87,8 +89,9 @@ class GraphQLClient:
                     raise TransientError(f"Jobber answered HTTP {status} {backoffs} times "
                                          f"in a row: {_message(body)}")
                 pause = _backoff_seconds(response, backoffs)
-                self.log.warning("jobber: HTTP %d, backing off %.1fs", status, pause,
-                                 extra={"throttle_wait_seconds": pause} if status == 429 else None)
+                self.log.warning("jobber: HTTP %d, backing off %.1fs", status, pause)
+                if status == 429:
+                    self.on_throttle_wait(pause)
                 self.sleep(pause)
                 continue
             if not isinstance(body, dict):
@@ -178,4 +181,4 @@ def _backoff_seconds(response: httpx.Response, attempt: int) -> float:
     retry_after = response.headers.get("Retry-After")
     if retry_after and retry_after.strip().isdigit():
         return min(float(retry_after), BACKOFF_MAX_SECONDS)
-    return min(BACKOFF_BASE_SECONDS * 2 ** (attempt - 1), BACKOFF_MAX_SECONDS)
+    return min(BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1), BACKOFF_MAX_SECONDS)

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 
 from blippsync.connector import WebhookNotice
 from blippsync.errors import InputError
-from blippsync.webhook_signatures import header, hmac_sha256_b64, verify_hmac_sha256_b64
+from blippsync.webhook_signatures import header, verify_hmac_sha256_b64
 from connectors.jobber.mapping import parse_time
 
 SIGNATURE_HEADER = "X-Jobber-Hmac-SHA256"
@@ -35,7 +35,6 @@ _ENTITIES = {"CLIENT": "client", "JOB": "job", "VISIT": "visit", "INVOICE": "inv
 _VISIT_OPERATIONS = {"complete", "update"}  # a visit matters once it is completed
 
 
-sign = hmac_sha256_b64  # base64 HMAC-SHA256 of the raw body, keyed by the client secret
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> bool:

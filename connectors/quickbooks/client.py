@@ -13,13 +13,13 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import httpx
 
-from blippsync.connector import TokenProvider
+from blippsync.connector import RateLimiter, TokenProvider
 from blippsync.errors import AuthError, ConnectorError, TransientError
-from connectors.quickbooks.ratelimit import RateLimiter
 from connectors.quickbooks.settings import QboSettings
 
 _THROTTLE = re.compile(rb"ThrottleExceeded|errorCode=003001|code=\"3001\"")
@@ -32,12 +32,14 @@ class QboNotFound(ConnectorError):
 
 class QboClient:
     def __init__(self, http: httpx.Client, tokens: TokenProvider | None, realm_id: str,
-                 settings: QboSettings, limiter: RateLimiter, log: logging.Logger,
-                 sleep: Callable[[float], None] = time.sleep):
+                 settings: QboSettings, limiter: RateLimiter | None, log: logging.Logger,
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_throttle_wait: Callable[[float], None] = lambda seconds: None):
         if tokens is None:
             raise AuthError("quickbooks: no token provider (is the connection connected?)")
         self.http, self.tokens, self.realm_id = http, tokens, realm_id
         self.settings, self.limiter, self.log, self.sleep = settings, limiter, log, sleep
+        self.on_throttle_wait = on_throttle_wait  # ConnectorContext.on_throttle_wait
         self.requests = 0
 
     def query(self, statement: str) -> dict[str, Any]:
@@ -51,7 +53,7 @@ class QboClient:
         while True:
             token = self.tokens.access_token()
             try:
-                with self.limiter.slot(self.realm_id):
+                with self.limiter.slot(self.realm_id) if self.limiter else nullcontext():
                     self.requests += 1
                     response = self.http.get(url, params=query, timeout=s.timeout_seconds,
                                              headers={"Authorization": f"Bearer {token}",
@@ -89,11 +91,10 @@ class QboClient:
         if delay is None:
             delay = (s.retry_after_default_seconds if what == "throttled"
                      else min(s.backoff_seconds * 2 ** (attempt - 1), BACKOFF_MAX_SECONDS))
-        # a throttle wait carries its length, which the daemon's metrics add up
-        extra = {"throttle_wait_seconds": delay} if what == "throttled" else None
         self.log.warning("quickbooks realm %s %s: %s (intuit_tid=%s); retry %d/%d in %.1fs",
-                         self.realm_id, path, what, tid, attempt, s.max_retries, delay,
-                         extra=extra)
+                         self.realm_id, path, what, tid, attempt, s.max_retries, delay)
+        if what == "throttled":
+            self.on_throttle_wait(delay)
         self.sleep(delay)
         return attempt
 

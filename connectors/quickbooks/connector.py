@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from blippsync.connector import ConnectorContext, OAuthClientSpec, WebhookNotice
@@ -15,7 +14,6 @@ from blippsync.records import Checkpoint, CustomerMerge, Record
 from connectors.quickbooks import incremental, webhooks
 from connectors.quickbooks.client import QboClient, QboNotFound
 from connectors.quickbooks.mapping import customer_record, invoice_paid_event
-from connectors.quickbooks.ratelimit import LocalRateLimiter, RateLimiter
 from connectors.quickbooks.settings import SCOPE, QboSettings
 
 DEFAULT_TOKEN_LIFETIME_SECONDS = 3600
@@ -98,14 +96,13 @@ class QuickBooksConnector:
                     yield event
 
     def _client(self, ctx: ConnectorContext, s: QboSettings) -> QboClient:
-        # limits per company: shared through the database by every daemon when the core
-        # offers it, else by every process of this machine
-        limiter: RateLimiter = ctx.options.get("rate_limiter") or (
-            ctx.shared_limiter(s.requests_per_minute, s.max_in_flight) if ctx.shared_limiter
-            else LocalRateLimiter(Path(s.rate_limit_dir) if s.rate_limit_dir else None,
-                                  s.requests_per_minute, s.max_in_flight))
+        # limits per company, shared through the database by every daemon (the sync engine
+        # always offers them; a context built by hand, in tests, runs unlimited)
+        limiter = (ctx.shared_limiter(s.requests_per_minute, s.max_in_flight)
+                   if ctx.shared_limiter else None)
         return QboClient(ctx.http, ctx.tokens, ctx.account_id, s, limiter, ctx.log,
-                         sleep=ctx.options.get("sleep") or time.sleep)
+                         sleep=ctx.options.get("sleep") or time.sleep,
+                         on_throttle_wait=ctx.on_throttle_wait)
 
     # --- webhooks ------------------------------------------------------------------------
     def verify_webhook(self, headers: Mapping[str, str], body: bytes,

@@ -39,7 +39,6 @@ class QboSettings:
     use_cdc: bool = True
     timeout_seconds: float = 60.0
     max_retries: int = 5
-    rate_limit_dir: str = ""
     retry_after_default_seconds: float = 60.0  # Intuit: "wait 60 seconds" after a 429
     backoff_seconds: float = 1.0  # first retry of a 5xx/timeout, doubled each time
 

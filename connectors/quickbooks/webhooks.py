@@ -9,7 +9,7 @@ from typing import Any
 
 from blippsync.connector import WebhookNotice
 from blippsync.errors import InputError
-from blippsync.webhook_signatures import hmac_sha256_b64, verify_hmac_sha256_b64
+from blippsync.webhook_signatures import verify_hmac_sha256_b64
 from connectors.quickbooks.mapping import parse_time
 
 SIGNATURE_HEADER = "intuit-signature"
@@ -19,7 +19,6 @@ _ENTITIES = {"customer": "Customer", "invoice": "Invoice", "payment": "Payment",
              "creditmemo": "CreditMemo", "salesreceipt": "SalesReceipt"}
 
 
-signature = hmac_sha256_b64  # base64 HMAC-SHA256 of the raw body, keyed by the verifier token
 
 
 def verify(headers: Mapping[str, str], body: bytes, verifier_token: str) -> bool:

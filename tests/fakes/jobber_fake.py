@@ -3,7 +3,8 @@
 Just enough of the real API for the connector's tests and benchmark: `account`,
 `clients`/`jobs`/`invoices` connections with the filters the connector uses, `client`,
 `job`, `invoice`, `visit` by id, and `appDisconnect`. Costs are charged as Jobber
-documents (`connectors.jobber.cost`): a query is refused with THROTTLED (HTTP 200) when it
+documents them (`fakes.jobber_cost`, written from the docs, not the connector's estimate):
+a query is refused with THROTTLED (HTTP 200) when it
 requests more than the bucket holds, and the bucket is charged the actual cost, which
 refills at `restore_rate` points per second up to `maximum`.
 
@@ -22,7 +23,6 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -31,8 +31,8 @@ from urllib.parse import parse_qsl
 import httpx
 
 from blippsync.connector import ConnectorContext
-from connectors.jobber.cost import _TOKEN, query_cost
 from connectors.jobber.mapping import parse_time
+from fakes.jobber_cost import requested_cost, root_field
 
 ACCOUNT_ID = "Z2lkOi8vSm9iYmVyL0FjY291bnQvMjQ4NjkzNA=="
 API_VERSION = "2025-04-16"
@@ -167,7 +167,7 @@ class JobberFake:
 
     # --- GraphQL -------------------------------------------------------------------------
     def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        requested = query_cost(query, variables)
+        requested = requested_cost(query, variables)
         with self.lock:
             self.requests += 1
             self.queries.append((query, variables))
@@ -180,7 +180,7 @@ class JobberFake:
                         "extensions": {"cost": self.cost_block(requested, 0),
                                        "versioning": {"version": API_VERSION}}}
             data, returned = self._resolve(query, variables)
-            actual = requested if returned is None else query_cost(
+            actual = requested if returned is None else requested_cost(
                 query, {**variables, "first": returned})
             self._spend(actual)
             versioning: dict[str, Any] = {"version": API_VERSION}
@@ -190,7 +190,7 @@ class JobberFake:
                                                  "versioning": versioning}}
 
     def _resolve(self, query: str, variables: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
-        root = _root_field(query)
+        root = root_field(query)
         if root == "account":
             return {"account": {"id": ACCOUNT_ID, "name": "Fake Lawn Care"}}, None
         if root == "appDisconnect":
@@ -262,11 +262,14 @@ class FakeTokens:
 
 def make_ctx(fake: JobberFake, http: httpx.Client, cursor: Any = None, tokens: Any = None,
              account_id: str = ACCOUNT_ID, now: datetime | None = None,
-             **settings: Any) -> ConnectorContext:
+             waits: list[float] | None = None, **settings: Any) -> ConnectorContext:
+    """`waits` collects the throttle waits the connector reports."""
     return ConnectorContext(business_id=uuid.uuid4(), connection_id=None, account_id=account_id,
                             settings=fake.settings(**settings), cursor=cursor, http=http,
                             log=logging.getLogger("test.jobber"),
-                            tokens=tokens or FakeTokens(fake), now=now)
+                            tokens=tokens or FakeTokens(fake), now=now,
+                            on_throttle_wait=(waits.append if waits is not None
+                                              else lambda seconds: None))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -306,14 +309,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-
-
-def _root_field(query: str) -> str:
-    tokens: Iterator[str] = iter(_TOKEN.findall(query))
-    for token in tokens:
-        if token == "{":
-            return next(tokens)
-    raise ValueError("no selection set")
 
 
 def _matches(root: str, node: dict[str, Any], flt: dict[str, Any]) -> bool:

@@ -25,8 +25,7 @@ def qbo_config(tmp_path: Path, database_url: str, base_url: str, keys: str = KEY
              "[vault]", "refresh_attempts = 3",
              "[quickbooks]", f'client_id = "{CLIENT_ID}"', f'client_secret = "{CLIENT_SECRET}"',
              f'api_base_url = "{base_url}"', f'token_url = "{base_url}/oauth2/v1/tokens/bearer"',
-             f'revoke_url = "{base_url}/v2/oauth2/tokens/revoke"',
-             f'rate_limit_dir = "{tmp_path / "ratelimit"}"']
+             f'revoke_url = "{base_url}/v2/oauth2/tokens/revoke"']
     lines += [f"{k} = {v!r}".replace("'", '"') if isinstance(v, str) else f"{k} = {str(v).lower()}"
               for k, v in extra.items()]
     path = tmp_path / "config.toml"

@@ -7,7 +7,6 @@ Built only on blippsync's public plugin interfaces: the connector protocols, rec
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ class StripeConnector:
     version = __version__
     events: Sequence[str] = ()  # it changes billing status; it starts no journey
     needs_oauth = False
+    credentials = ("api_key",)  # ctx.credentials: the vault, or [plugins.stripe] api_key
     webhook_content_types = frozenset({"application/json"})
 
     # -- reconciliation -------------------------------------------------------------------
@@ -39,7 +39,10 @@ class StripeConnector:
             raise ConnectorError(f"stripe: the connection's account id {customer!r} is not a "
                                  "Stripe customer id (cus_...); link it with "
                                  "`blippsync stripe link`")
-        key = _api_key(ctx.settings, ctx.credentials)
+        key = ctx.credentials.get("api_key") or ""
+        if not key:
+            raise ConnectorError("stripe: no API key: set [plugins.stripe] api_key "
+                                 "(for example { \"$env\" = \"STRIPE_API_KEY\" })")
         as_of = ctx.now or datetime.now(UTC)  # read before listing: later events stay newer
         found = list(api.list_subscriptions(
             ctx.http, str(ctx.settings.get("base_url") or DEFAULT_BASE_URL), key, customer,
@@ -80,16 +83,6 @@ def _secrets(value: Any) -> list[str]:
     for secret in found:
         register_secret(secret)
     return found
-
-
-def _api_key(settings: Mapping[str, Any], credentials: Mapping[str, Any]) -> str:
-    key = str(settings.get("api_key") or credentials.get("api_key")
-              or os.environ.get("STRIPE_API_KEY") or "")
-    if not key:
-        raise ConnectorError("stripe: no API key: set [plugins.stripe] api_key "
-                             "(for example { \"$env\" = \"STRIPE_API_KEY\" })")
-    register_secret(key)
-    return key
 
 
 @hookimpl

@@ -8,12 +8,18 @@ from collections.abc import Iterator
 import pytest
 
 from blippsync.database import Database
-from blippsync.testing.database import fresh_database, server_url
+from blippsync.testing.database import fresh_database, session_server_url
+
+
+@pytest.fixture(scope="session")
+def stripe_pg_server_url() -> Iterator[str]:
+    with session_server_url() as url:
+        yield url
 
 
 @pytest.fixture
-def database_url() -> Iterator[str]:
-    with fresh_database(server_url()) as url:
+def database_url(stripe_pg_server_url: str) -> Iterator[str]:
+    with fresh_database(stripe_pg_server_url) as url:
         yield url
 
 

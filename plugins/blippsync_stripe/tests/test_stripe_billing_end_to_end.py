@@ -23,7 +23,6 @@ from blippsync.channels import Delivery, Message
 from blippsync.config import Config, load_config
 from blippsync.connections import ensure_connection
 from blippsync.daemon import leases
-from blippsync.daemon.metrics import DaemonMetrics
 from blippsync.daemon.worker import Worker
 from blippsync.database import Database
 from blippsync.http import HttpServer, HttpState, build_app
@@ -31,6 +30,7 @@ from blippsync.journeys import execute_due_steps, route_events
 from blippsync.journeys.apply import apply_sequence_file
 from blippsync.journeys.definitions import SequenceFile, parse_sequence
 from blippsync.journeys.explain import explain_customer, story_lines
+from blippsync.metrics import DaemonMetrics
 from blippsync.plugins import load_plugins
 
 SECRET = "whsec_e2e_0123456789abcdef"

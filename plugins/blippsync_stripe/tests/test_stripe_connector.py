@@ -32,13 +32,15 @@ def fake() -> Iterator[FakeStripe]:
         yield server
 
 
-def _context(url: str, cursor: Any = None, **settings: Any) -> Any:
-    return make_context(account_id=CUSTOMER, now=NOW, cursor=cursor, settings={
-        "base_url": url, "api_key": API_KEY, "page_size": 1, **settings})
+def _context(url: str, cursor: Any = None, api_key: str = API_KEY, **settings: Any) -> Any:
+    return make_context(account_id=CUSTOMER, now=NOW, cursor=cursor,
+                        credentials={"api_key": api_key},
+                        settings={"base_url": url, "page_size": 1, **settings})
 
 
 class TestStripeContract(ConnectorContract):
     connector_name = "stripe"
+    final_cursor_replays_input = True  # each pass re-reads the customer's current state
 
     @pytest.fixture(autouse=True)
     def _server(self, fake: FakeStripe) -> None:
@@ -74,7 +76,7 @@ def test_api_faults_are_reported_as_blippsync_errors(fake: FakeStripe) -> None:
         list(StripeConnector().sync(_context(fake.url, api_key="sk_test_wrongkey123")))
     assert "sk_test_wrongkey123" not in str(refused.value)
     with pytest.raises(ConnectorError, match="not a Stripe customer id"):
-        list(StripeConnector().sync(make_context(account_id="", settings={"api_key": "x"})))
+        list(StripeConnector().sync(make_context(account_id="", credentials={"api_key": "x"})))
 
 
 def test_subscription_events_become_notices_with_their_time_and_status() -> None:
@@ -122,7 +124,7 @@ def test_http_client_is_the_contexts(fake: FakeStripe) -> None:
             return transport.handle_request(request)
 
     ctx = make_context(account_id=CUSTOMER, now=NOW, http=httpx.Client(transport=Spy()),
-                       settings={"base_url": fake.url, "api_key": API_KEY})
+                       settings={"base_url": fake.url}, credentials={"api_key": API_KEY})
     list(StripeConnector().sync(ctx))
     assert seen and all(u.startswith(fake.url) for u in seen)
 
@@ -139,8 +141,8 @@ def test_reconciliation_replays_stripes_documented_list_pages() -> None:
                      record_mode="none", filter_headers=["authorization"])
     replay.register_matcher("stripe_version", same_version)
     replay.match_on = ("method", "scheme", "host", "path", "query", "stripe_version")
-    ctx = make_context(account_id="cus_Na6dX7aXxi11N4", now=NOW,
-                       settings={"api_key": "sk_test_cassette", "page_size": 2})
+    ctx = make_context(account_id="cus_Na6dX7aXxi11N4", now=NOW, settings={"page_size": 2},
+                       credentials={"api_key": "sk_test_cassette"})
     with replay.use_cassette("list_subscriptions_two_pages.yaml") as cassette:
         records = list(StripeConnector().sync(ctx))
     assert cassette.all_played

@@ -10,17 +10,6 @@ from click.testing import CliRunner
 
 from blippsync.cli import cli
 from blippsync.database import Database
-from blippsync.plugins import load_plugins
-
-
-@pytest.fixture(scope="module")
-def blippsync_cli() -> object:
-    """A copy of the command line with the plugins' commands added, as `blippsync` itself
-    does at start-up (a copy, so other tests see the core's commands only)."""
-    group = type(cli)(name=cli.name, commands=dict(cli.commands), params=cli.params,
-                      callback=cli.callback, context_settings=cli.context_settings)
-    load_plugins().add_commands(group)
-    return group
 
 
 def _business(db: Database, name: str, customer: str | None) -> str:
@@ -30,7 +19,7 @@ def _business(db: Database, name: str, customer: str | None) -> str:
             "VALUES (:n, 'o@x.test', :c) RETURNING id"), {"n": name, "c": customer}).scalar_one())
 
 
-def test_link_one_business_or_all(blippsync_cli: object, database_url: str, db: Database,
+def test_link_one_business_or_all(database_url: str, db: Database,
                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     env = {"BLIPPSYNC_DATABASE_URL": database_url, "BLIPPSYNC_CONFIG": ""}
@@ -39,7 +28,7 @@ def test_link_one_business_or_all(blippsync_cli: object, database_url: str, db: 
     _business(db, "Three", None)
 
     def run(*args: str) -> object:
-        return CliRunner().invoke(blippsync_cli, list(args), env=env, obj={})
+        return CliRunner().invoke(cli, list(args), env=env, obj={})  # plugins join on look-up
 
     linked = run("stripe", "link", "--business", one, "--customer", "cus_One")
     assert linked.exit_code == 0, linked.output

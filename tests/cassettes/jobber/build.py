@@ -3,8 +3,11 @@
 We hold no Jobber account to record against, so these interactions are built by hand
 from the documented shapes (api/jobber.md; the official Rails template's fixtures for
 the cost extension, THROTTLED error, JWT and `MQ`/`Mg` page cursors; the text/plain 401
-seen by n8n-io/n8n#30345; the disconnect message from DOC-ERR). Request bodies are what
-the connector sends; Authorization is already filtered as a recording would leave it.
+seen by n8n-io/n8n#30345; the disconnect message from DOC-ERR). Request bodies are written
+here from the documented schema (never taken from the connector's query module), matched
+by operation name and variables; Authorization is already filtered as a recording would
+leave it. tests/test_jobber_cassettes.py also checks every field the connector asks for
+against the documented schema.
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ from typing import Any
 
 import yaml
 
-from connectors.jobber import queries
-
 HERE = Path(__file__).resolve().parent
 URL = "https://api.getjobber.com/api/graphql"
 VERSION = "2025-04-16"
@@ -24,6 +25,27 @@ WARNING = ("Support for API version 2025-04-16 is scheduled to stop on 2026-10-1
            "Please upgrade to a newer version.")
 ACCOUNT = "Z2lkOi8vSm9iYmVyL0FjY291bnQvMjQ4NjkzNA=="
 SINCE = "2025-06-03T00:00:00+00:00"
+
+
+# The documents as a recording would show them, written from api/jobber.md's schema notes.
+CLIENT = ("id name companyName isArchived updatedAt receivesReviewRequests "
+          "emails { address primary } phones { number primary smsAllowed } "
+          "billingAddress { street1 street2 city province postalCode country }")
+CLIENTS = ("query Clients($first: Int!, $after: String, $filter: ClientFilterAttributes) { "
+           "clients(first: $first, after: $after, filter: $filter) { nodes { " + CLIENT +
+           " } pageInfo { endCursor hasNextPage } } }")
+COMPLETED_JOBS = ("query CompletedJobs($first: Int!, $after: String, $filter: "
+                  "JobFilterAttributes) { jobs(first: $first, after: $after, filter: $filter) "
+                  "{ nodes { id jobNumber title jobStatus completedAt client { id } } "
+                  "pageInfo { endCursor hasNextPage } } }")
+PAID_INVOICES = ("query PaidInvoices($first: Int!, $after: String, $filter: "
+                 "InvoiceFilterAttributes) { invoices(first: $first, after: $after, "
+                 "filter: $filter) { nodes { id invoiceNumber invoiceStatus receivedDate "
+                 "updatedAt amounts { total } client { id } } "
+                 "pageInfo { endCursor hasNextPage } } }")
+ACCOUNT_QUERY = "query Account { account { id name } }"
+APP_DISCONNECT = ("mutation Disconnect { appDisconnect { app { name author } "
+                  "userErrors { message } } }")
 
 
 def cost(requested: int, actual: int, available: int) -> dict[str, Any]:
@@ -91,21 +113,21 @@ def main() -> None:
                "client": {"id": client(2)["id"]}}
     open_job = {**job, "id": "Z2lkOi8vSm9iYmVyL0pvYi84ODQzMjI=", "completedAt": None}
     write("full_pass", [
-        (request(queries.CLIENTS, page(2, None, None)),
+        (request(CLIENTS, page(2, None, None)),
          response({"data": {"clients": {"nodes": [client(1), client(2, isArchived=True,
                                                                      receivesReviewRequests=False)],
                                          "pageInfo": {"endCursor": "MQ", "hasNextPage": True}}},
                    "extensions": extensions(36, 36, 9964)})),
-        (request(queries.CLIENTS, page(2, "MQ", None)),
+        (request(CLIENTS, page(2, "MQ", None)),
          response({"data": {"clients": {"nodes": [client(3, name="", companyName="Acme Ltd",
                                                          emails=[], phones=[])],
                                          "pageInfo": {"endCursor": "Mg", "hasNextPage": False}}},
                    "extensions": extensions(36, 19, 9945)})),
-        (request(queries.COMPLETED_JOBS, page(2, None, jobs_filter)),
+        (request(COMPLETED_JOBS, page(2, None, jobs_filter)),
          response({"data": {"jobs": {"nodes": [job, open_job],
                                      "pageInfo": {"endCursor": "MQ", "hasNextPage": False}}},
                    "extensions": extensions(14, 14, 9931)})),
-        (request(queries.PAID_INVOICES, page(2, None, inv_filter)),
+        (request(PAID_INVOICES, page(2, None, inv_filter)),
          response({"data": {"invoices": {"nodes": [invoice],
                                          "pageInfo": {"endCursor": "MQ", "hasNextPage": False}}},
                    "extensions": extensions(16, 9, 9922)})),
@@ -115,16 +137,16 @@ def main() -> None:
         "documentation": "https://developer.getjobber.com/docs/using_jobbers_api/api_rate_limits"}}],
         "extensions": {"cost": cost(1702, 0, 1200), "versioning": {"version": VERSION}}}
     write("throttled", [
-        (request(queries.CLIENTS, page(100, None, None)), response(throttled)),
-        (request(queries.CLIENTS, page(100, None, None)),
+        (request(CLIENTS, page(100, None, None)), response(throttled)),
+        (request(CLIENTS, page(100, None, None)),
          response({"data": {"clients": {"nodes": [client(1)],
                                          "pageInfo": {"endCursor": "MQ", "hasNextPage": False}}},
                    "extensions": extensions(1702, 19, 1700, warn=False)})),
     ])
     write("expired_token", [
-        (request(queries.CLIENTS, page(100, None, None)),
+        (request(CLIENTS, page(100, None, None)),
          response("Access token expired", 401, "text/plain; charset=utf-8")),
-        (request(queries.CLIENTS, page(100, None, None)),
+        (request(CLIENTS, page(100, None, None)),
          response({"data": {"clients": {"nodes": [client(1)],
                                          "pageInfo": {"endCursor": "MQ", "hasNextPage": False}}},
                    "extensions": extensions(1702, 19, 9981, warn=False)})),
@@ -133,12 +155,12 @@ def main() -> None:
                                      "to permissions", "locations": [{"line": 3, "column": 3}],
                           "path": ["jobs"]}], "data": None,
               "extensions": extensions(602, 0, 9398, warn=False)}
-    write("hidden_field", [(request(queries.COMPLETED_JOBS, page(100, None, jobs_filter)),
+    write("hidden_field", [(request(COMPLETED_JOBS, page(100, None, jobs_filter)),
                             response(hidden))])
-    write("disconnected", [(request(queries.ACCOUNT, {}), response(
+    write("disconnected", [(request(ACCOUNT_QUERY, {}), response(
         {"message": "User has disconnected this app from their account. Please delete this "
                     "token"}, 401))])
-    write("app_disconnect", [(request(queries.APP_DISCONNECT, {}), response(
+    write("app_disconnect", [(request(APP_DISCONNECT, {}), response(
         {"data": {"appDisconnect": {"app": {"name": "Blipp", "author": "Blipp Inc."},
                                     "userErrors": []}},
          "extensions": extensions(3, 3, 9997, warn=False)}))])

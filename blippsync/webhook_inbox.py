@@ -13,7 +13,6 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,10 +56,6 @@ SET attempts = attempts + 1, last_error = :error,
 WHERE id = ANY(:ids)
 """)
 
-LAST_PROCESSED_SQL = sa.text("""
-SELECT max(occurred_at) FROM public.webhook_deliveries
-WHERE connection_id = :connection_id AND state = 'processed'
-""")
 
 RETENTION_SQL = sa.text("""
 DELETE FROM public.webhook_deliveries
@@ -124,12 +119,6 @@ def mark_failed(db: Database, ids: Sequence[uuid.UUID], error: str, max_attempts
     with db.begin() as conn:
         conn.execute(FAILED_SQL, {"ids": list(ids), "error": error[:2000],
                                   "max_attempts": max_attempts})
-
-
-def last_processed_at(db: Database, connection_id: uuid.UUID) -> datetime | None:
-    """When the newest processed notice happened: where a reconciliation catch-up starts."""
-    with db.connect() as conn:
-        return conn.execute(LAST_PROCESSED_SQL, {"connection_id": connection_id}).scalar()
 
 
 def delete_old(db: Database, days: int) -> int:

@@ -1,4 +1,5 @@
-"""`blippsync connect jobber` / `blippsync disconnect jobber`.
+"""`blippsync connect jobber` / `blippsync disconnect jobber`, added to the command line
+through the `register_commands` hook like any plugin's commands.
 
 Jobber's callback names no account, so the account id comes from the access token: its
 JWT carries the numeric `account_id`, whose EncodedId is base64("gid://Jobber/Account/<n>").
@@ -21,24 +22,26 @@ import httpx
 import sqlalchemy as sa
 
 from blippsync.cli import get_app
-from blippsync.cli.connect import HTTP_TIMEOUT_SECONDS, connect, disconnect, oauth_flow_options
+from blippsync.cli.connect import HTTP_TIMEOUT_SECONDS, oauth_flow_options
 from blippsync.errors import ConfigError, InputError, NotFoundError
 from blippsync.redaction import register_secret
+from connectors.jobber.auth import jwt_claims
+from connectors.jobber.connector import JobberConnector, account_info, app_disconnect
+from connectors.jobber.graphql import GraphQLClient
+from connectors.jobber.settings import JobberSettings
 
 _ACCOUNT_NAME = sa.text("UPDATE public.integrations_jobber SET account_name = :name "
                         "WHERE business_id = :business_id")
 
 
 def account_id_from_token(access_token: str) -> str:
-    from connectors.jobber.auth import jwt_claims
-
     number = jwt_claims(access_token).get("account_id")
     if not isinstance(number, int):
         raise InputError("Jobber's access token names no account; pass --account-id")
     return base64.b64encode(f"gid://Jobber/Account/{number}".encode()).decode()
 
 
-@connect.command("jobber")
+@click.command("jobber")
 @click.option("--business", "business_id", required=True, type=click.UUID, help="Business id.")
 @click.option("--account-id", help="Jobber account id (EncodedId); read from the token if omitted.")
 @oauth_flow_options
@@ -50,7 +53,6 @@ def connect_jobber(ctx: click.Context, business_id: uuid.UUID, account_id: str |
     from blippsync.vault import connector_settings, store_tokens
     from blippsync.vault.loopback import authorize
     from blippsync.vault.oauth import TokenEndpointError, code_grant, refresh_grant
-    from connectors.jobber import JobberConnector
 
     app = get_app(ctx)
     db, config, connector = app.ready_db(), app.config, JobberConnector()
@@ -94,9 +96,6 @@ def _confirm_account(connector: Any, db: Any, config: Any, connection: Any,
     import logging
 
     from blippsync.vault import connector_settings, token_provider
-    from connectors.jobber import account_info
-    from connectors.jobber.graphql import GraphQLClient
-    from connectors.jobber.settings import JobberSettings
 
     s = JobberSettings.from_mapping(connector_settings(config, "jobber", connection.settings))
     gql = GraphQLClient(http, s.graphql_url, s.api_version,
@@ -112,7 +111,7 @@ def _confirm_account(connector: Any, db: Any, config: Any, connection: Any,
     return info["name"]
 
 
-@disconnect.command("jobber")
+@click.command("jobber")
 @click.option("--business", "business_id", required=True, type=click.UUID, help="Business id.")
 @click.pass_context
 def disconnect_jobber(ctx: click.Context, business_id: uuid.UUID) -> None:
@@ -122,9 +121,6 @@ def disconnect_jobber(ctx: click.Context, business_id: uuid.UUID) -> None:
     from blippsync.connections import find_connections
     from blippsync.errors import AuthError, BlippsyncError
     from blippsync.vault import connector_settings, refresher_for, token_provider
-    from connectors.jobber import JobberConnector, app_disconnect
-    from connectors.jobber.graphql import GraphQLClient
-    from connectors.jobber.settings import JobberSettings
 
     app = get_app(ctx)
     db, config, connector = app.ready_db(), app.config, JobberConnector()
@@ -153,6 +149,3 @@ def disconnect_jobber(ctx: click.Context, business_id: uuid.UUID) -> None:
                 refresher.store.mark(conn, connection, "disconnected",
                                      "disconnected by the operator")
             click.echo(f"disconnected jobber account {connection.account_id}: {outcome}")
-
-
-COMMANDS: list[click.Command] = []  # the subcommands above attach to connect/disconnect

@@ -89,37 +89,6 @@ class DaemonMetrics:
             r.register(DatabaseGauges(db))
 
 
-THROTTLE_ATTRIBUTE = "throttle_wait_seconds"
-
-
-class ThrottleWaitHandler(logging.Handler):
-    """Counts API rate-limit waits that connectors report on their context's logger:
-    `ctx.log.info("waiting for the rate limit", extra={"throttle_wait_seconds": 1.5})`.
-    A log line is the only channel a connector has to the core, so it is the one used."""
-
-    def __init__(self, metrics: DaemonMetrics) -> None:
-        super().__init__(logging.DEBUG)
-        self.metrics = metrics
-
-    def emit(self, record: logging.LogRecord) -> None:
-        seconds = getattr(record, THROTTLE_ATTRIBUTE, None)
-        if isinstance(seconds, int | float) and seconds > 0:
-            self.metrics.api_throttle_wait.labels(connector_of(record.name)).inc(float(seconds))
-
-
-def connector_of(logger_name: str) -> str:
-    """blippsync.connector.jobber -> jobber; connectors.jobber.client -> jobber."""
-    parts = logger_name.split(".")
-    if parts[:2] == ["blippsync", "connector"] and len(parts) > 2:
-        return parts[2]
-    if parts[0] == "connectors" and len(parts) > 1:
-        return parts[1]
-    return logger_name
-
-
-THROTTLE_LOGGERS = ("blippsync.connector", "connectors")
-
-
 class DatabaseGauges(Collector):
     """Gauges read from the shared database when /metrics is scraped."""
 

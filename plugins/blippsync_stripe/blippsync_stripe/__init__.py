@@ -1,8 +1,9 @@
 """The `stripe` connector: a business's billing status from Stripe (a connector that is
 not a CRM). One connection per business, whose account id is its Stripe customer id.
 
-Built only on blippsync's public plugin interfaces: the connector protocols, records,
-`ConnectorContext` and the hooks. See README.md in this package.
+Built on blippsync's plugin interfaces: the connector protocols, records (one added for
+it: SubscriptionStatus), `ConnectorContext` and the hooks; README.md in this package says
+what else it needed.
 """
 
 from __future__ import annotations

@@ -222,8 +222,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("http.host", str, "127.0.0.1", "Address to listen on (0.0.0.0 in a container)."),
     Setting("http.port", int, 8080, "Port to listen on (0: any free port, logged)."),
     Setting("http.max_body_bytes", int, 1_048_576, "Webhook bodies larger than this get 413."),
-    Setting("http.public_base_url", str, "", "The URL providers call us at (https://sync.example"
-            ".com), for signatures over the URL (Twilio). Empty: the request's own URL."),
+    Setting("http.public_base_url", str, "", "The URL providers and customers reach us at "
+            "(https://sync.example.com): signatures over the URL (Twilio) and the address printed "
+            "QR codes lead to. Empty: the request's own URL (QR codes need it set)."),
     Setting("http.stale_tick_seconds", float, 60.0, "/healthz reports unhealthy when the "
             "scheduler has not ticked for this long."),
     Setting("http.health_token", str, "", "Bearer token that unlocks the details of /healthz "
@@ -247,6 +248,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("console.session_hours", float, 12.0, "How long a console sign-in lasts."),
     Setting("console.host", str, "127.0.0.1", "Address `blippsync console` listens on."),
     Setting("console.port", int, 8081, "Port `blippsync console` listens on."),
+    # --- feedback pages (/f/<token>, /q/<code>) ------------------------------------------------
+    Setting("feedback.low_rating_max", int, 3, "Ratings up to this many stars also emit a "
+            "feedback_received event (trigger_source feedback) that sequences can start on."),
 )
 
 SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -140,11 +140,12 @@ def _register_commands() -> None:
         journeys,
         keys,
         messages,
+        qr,
         sync,
     )
 
     for module in (admin, businesses, sync, demo, daemon, journeys, connect, keys,
-                   credentials, console, directory, export, messages):
+                   credentials, console, directory, export, messages, qr):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -6,6 +6,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
 from blippsync.http import (
+    feedback_pages,
     health,
     inbound_sms,
     review_links,
@@ -25,6 +26,7 @@ def build_app(state: HttpState) -> Starlette:
         Route("/sms/twilio", inbound_sms.endpoint(state), methods=["POST"]),
         Route("/sms/twilio/status", twilio_status.endpoint(state), methods=["POST"]),
         Route("/u/{token}", unsubscribe.endpoint(state), methods=["GET", "POST"]),
+        *feedback_pages.routes(state),
     ]
     if state.config["console.enabled"]:  # the operator console (docs/console.md)
         from blippsync.console import console_mount

@@ -122,6 +122,7 @@ class FakeRemote:
         self.active: dict[str, set[str]] = defaultdict(set)
         self.max_concurrent: dict[str, int] = defaultdict(int)
         self.passes: dict[str, int] = defaultdict(int)
+        self.begun: dict[str, list[float]] = defaultdict(list)  # time.time() of each pass
         self.changes_log: list[tuple[str, int]] = []  # (account, after) of every page asked
         self.requests = 0
         remote = self
@@ -164,6 +165,7 @@ class FakeRemote:
                     if url.path == "/begin":
                         remote.active[q["conn"]].add(q["pass"])
                         remote.passes[q["conn"]] += 1
+                        remote.begun[q["conn"]].append(time.time())
                         remote.max_concurrent[q["conn"]] = max(remote.max_concurrent[q["conn"]],
                                                               len(remote.active[q["conn"]]))
                     elif url.path == "/end":

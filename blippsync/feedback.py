@@ -61,7 +61,7 @@ _INSERT_FEEDBACK = sa.text("""
                                          review_request_id, created_at)
     VALUES (:business_id, :customer_id, :customer_email, :customer_name, :rating, :comment,
             :source, :tech_id, :qr_code_id, :review_request_id, :now)
-    ON CONFLICT (review_request_id) WHERE review_request_id IS NOT NULL
+    ON CONFLICT (business_id, review_request_id) WHERE review_request_id IS NOT NULL
     DO UPDATE SET rating = EXCLUDED.rating, feedback = EXCLUDED.feedback
     RETURNING id
 """)

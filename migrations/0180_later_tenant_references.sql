@@ -65,3 +65,11 @@ SELECT blippsync.same_business_reference('private_feedback', 'review_request_id'
                                          'review_requests', 'set null');
 SELECT blippsync.same_business_reference('qr_scans', 'qr_code_id', 'qr_codes', 'cascade');
 SELECT blippsync.same_business_reference('qr_scans', 'tech_id', 'techs', 'set null');
+
+-- One answer per review request, within its business: a unique key on the request id
+-- alone answered "that request already has feedback" for another tenant's id (a unique
+-- violation before the reference check).
+CREATE UNIQUE INDEX IF NOT EXISTS private_feedback_business_review_request_key
+    ON public.private_feedback (business_id, review_request_id)
+    WHERE review_request_id IS NOT NULL;
+DROP INDEX IF EXISTS public.private_feedback_review_request_key;

@@ -21,27 +21,34 @@ from blippsync.customers import customer_for, merge_customers
 from blippsync.database import driver_connection
 from blippsync.ids import uuid7
 from blippsync.normalize import (
+    MOBILE,
+    OTHER,
+    PRIMARY,
     Problem,
-    normalize_email,
     normalize_name,
     normalize_phone,
     normalize_tags,
+    split_emails,
+    split_phones,
 )
-from blippsync.records import CustomerMerge, CustomerRecord, EventRecord, Rejected
+from blippsync.records import CustomerMerge, CustomerRecord, EventRecord, Note, Rejected
 from blippsync.sqlfiles import load
 
 _SQL = load("batch")
-_CUSTOMER_COLUMNS = ("seq", "new_id", "external_id", "name", "email", "phone", "address", "tags",
-                     "archived", "deleted", "review_ok", "sms_allowed", "email_seen")
+_CUSTOMER_COLUMNS = ("seq", "new_id", "external_id", "name", "email", "phone", "mobile", "phones",
+                     "other_emails", "address", "tags", "archived", "deleted", "review_ok",
+                     "sms_allowed", "email_seen", "parent_external_id", "label")
+_FIRST_VALUE = _CUSTOMER_COLUMNS.index("name")  # seq, new_id, external_id come before
+_EMAIL_SEEN = _CUSTOMER_COLUMNS.index("email_seen")
+_MERGEABLE = range(_FIRST_VALUE, _EMAIL_SEEN)  # name .. sms_allowed
+_JSON_LISTS = (_CUSTOMER_COLUMNS.index("phones"), _CUSTOMER_COLUMNS.index("other_emails"),
+               _CUSTOMER_COLUMNS.index("tags"))
 _EVENT_COLUMNS = ("event_type", "dedupe_key", "external_customer_id", "occurred_at", "payload",
                   "historical")
 _PREPARE_STEPS = ("create_customer_stage", "index_stage_seq", "index_stage_email",
                   "create_event_stage", "clear_stages",
-                  "no_hash_joins", "no_merge_joins")
-_MERGE_STEPS = ("resolve_by_key", "resolve_by_alias", "find_email_holders", "resolve_by_email",
-                "unmatch_email_duplicates", "find_email_conflicts", "mark_email_conflicts",
-                "find_email_conflicts_in_batch",
-                "insert_new_customers")
+                  "no_hash_joins", "no_merge_joins", "no_jit")
+_SITE_STEPS = ("resolve_sites", "file_sites")  # only for a batch that has sites
 MAX_REPORTED_PROBLEMS = 1000
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -65,11 +72,12 @@ class BatchCounts:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
-    conflicts: int = 0
+    conflicts: int = 0  # emails newly held back (an email another customer has)
     emitted: int = 0
     historical: int = 0
     duplicate: int = 0
     merged: int = 0
+    joined: int = 0  # records that reach another customer through a shared email
 
     def add(self, other: BatchCounts) -> None:
         for name in self.__dataclass_fields__:
@@ -87,6 +95,8 @@ class Batch:
     problems: list[dict[str, Any]] = field(default_factory=list)
     _seq: int = 0  # staging order: a later record of the same id replaces the earlier one
     _email_owners: dict[str, str] = field(default_factory=dict)
+    sites: int = 0  # sub-customer records in the batch
+    email_repeats: bool = False  # some email came under two ids
 
     def __len__(self) -> int:
         return len(self.customers) + len(self.events) + len(self.merges)
@@ -96,21 +106,92 @@ class Batch:
         if not external_id:
             self.reject(Rejected("a customer record has no external id", record.location))
             return
-        email, email_problem = normalize_email(record.email)
-        phone, phone_problem = normalize_phone(record.phone, country)
-        for problem in (email_problem, phone_problem):
-            if problem is not None:
-                self._problem(problem, record.location, external_id)
+        parent = (record.parent_external_id or "").strip()
+        if parent and parent != external_id:
+            self._add_site(record, external_id, parent)
+            return
+        emails = self._emails(record, external_id)
+        email = emails[0] if emails else None
+        phone, mobile, phones = self._phones(record, external_id, country)
+        name = normalize_name(record.name)
+        if not (name or email or phone) and (record.email or record.phone or record.mobile) \
+                and not record.deleted:
+            self.reject(Rejected("no name, and no valid email or phone: not imported",
+                                 record.location))
+            return
         tags = normalize_tags(record.tags)
         # an email already used in this batch under another id: the database decides whether
         # that is one customer or a clash; every other row skips that check
         first_owner = self._email_owners.setdefault(email, external_id) if email else external_id
-        self._seq += 1
-        self.customers[external_id] = (
-            self._seq, uuid7(), external_id, normalize_name(record.name), email, phone,
+        self.email_repeats = self.email_repeats or first_owner != external_id
+        self._stage(external_id, [
+            name, email, phone, mobile, phones, json.dumps(emails[1:]) if len(emails) > 1 else None,
             normalize_name(record.address), json.dumps(tags) if tags else None,
             record.archived, record.deleted, record.review_requests_allowed, record.sms_allowed,
-            first_owner != external_id)
+            first_owner != external_id, None, None])
+
+    def _add_site(self, record: CustomerRecord, external_id: str, parent: str) -> None:
+        """A sub-customer: nothing of it reaches the parent's contact details; its name
+        labels the events it brings."""
+        self.sites += 1
+        self._stage(external_id, [None, None, None, None, None, None, None, None, None,
+                                  False, None, None, False, parent,
+                                  normalize_name(record.name)])
+
+    def _stage(self, external_id: str, values: list[Any]) -> None:
+        """Stage a row; a second record of the same id in the batch fills in what it does
+        not say from the first (a later row's blank cell never erases a value)."""
+        self._seq += 1
+        earlier = self.customers.get(external_id)
+        if earlier is not None:
+            for i in _MERGEABLE:
+                v = i - _FIRST_VALUE
+                if values[v] is None:
+                    values[v] = earlier[i]
+                elif i in _JSON_LISTS and earlier[i] is not None:
+                    old, new = json.loads(earlier[i]), json.loads(values[v])
+                    values[v] = json.dumps(old + [x for x in new if x not in old])
+            seen = _EMAIL_SEEN - _FIRST_VALUE  # goes with the email
+            values[seen] = values[seen] or earlier[_EMAIL_SEEN]
+        self.customers[external_id] = (self._seq, uuid7(), external_id, *values)
+
+    def _emails(self, record: CustomerRecord, external_id: str) -> list[str]:
+        found, problems = split_emails(record.email)
+        for more in record.emails:
+            extra, extra_problems = split_emails(more)
+            found += [e for e in extra if e not in found]
+            problems += extra_problems
+        for problem in problems:
+            self._problem(problem, record.location, external_id)
+        return found
+
+    def _phones(self, record: CustomerRecord, external_id: str, country: str
+                ) -> tuple[str | None, str | None, str | None]:
+        """(primary, mobile, every number as JSON): the first primary number (else another
+        landline, else the mobile; never a fax), the first mobile, and all of them with
+        their kind, in the order the source gives them."""
+        raw = split_phones(record.phone, PRIMARY) + split_phones(record.mobile, MOBILE)
+        for more in record.phones:
+            raw += split_phones(more, OTHER)
+        if not raw:
+            return None, None, None
+        numbers: list[tuple[str, str]] = []
+        for text, kind in raw:
+            e164, problem = normalize_phone(text, country)
+            if problem is not None:
+                self._problem(problem, record.location, external_id)
+            elif e164 is not None and all(n != e164 for n, _ in numbers):
+                numbers.append((e164, kind))
+        if not numbers:
+            return None, None, None
+        if len(numbers) == 1 and numbers[0][1] != "fax":  # the common case, no json.dumps
+            e164, kind = numbers[0]
+            return (e164, e164 if kind == MOBILE else None,
+                    f'[{{"number": "{e164}", "kind": "{kind}"}}]')
+        mobile = next((n for n, k in numbers if k == MOBILE), None)
+        primary = next((n for n, k in numbers if k == PRIMARY), None) or \
+            next((n for n, k in numbers if k == OTHER), None) or mobile
+        return primary, mobile, json.dumps([{"number": n, "kind": k} for n, k in numbers])
 
     def add_event(self, record: EventRecord, target: BatchTarget) -> None:
         if record.occurred_at.tzinfo is None:
@@ -132,12 +213,22 @@ class Batch:
         self.events.append((record.event_type, record.dedupe_key, record.customer_external_id,
                             record.occurred_at, json.dumps(payload, default=str), historical))
 
+    def note(self, note: Note) -> None:
+        if len(self.problems) < MAX_REPORTED_PROBLEMS:
+            self.problems.append({"kind": "note", "reason": note.message,
+                                  "location": note.location, "field": note.field,
+                                  **({"data": dict(note.data)} if note.data else {})})
+
     def reject(self, rejected: Rejected) -> None:
         self.rejected += 1
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
             self.problems.append({"kind": "rejected", "reason": rejected.reason,
                                   "location": rejected.location, "field": rejected.field,
                                   "value": rejected.value})
+
+    def add_identity_event(self, event: dict[str, Any]) -> None:
+        if len(self.problems) < MAX_REPORTED_PROBLEMS:
+            self.problems.append(event)
 
     def _problem(self, problem: Problem, location: str | None, external_id: str) -> None:
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
@@ -156,13 +247,19 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
         conn.execute(_SQL[step])
     if batch.customers:
         _copy(conn, "blipp_stage_customers", _CUSTOMER_COLUMNS, batch.customers.values())
-        for step in _MERGE_STEPS:
-            conn.execute(_SQL[step], params)
+        released, shared = _resolve(conn, params, batch)
+        if batch.sites:
+            counts.rejected += _settle_sites(conn, target, batch)
+        conn.execute(_SQL["insert_new_customers"], params)
+        if released:
+            conn.execute(_SQL["forget_released_identities"], params)
         counts.updated = conn.execute(_SQL["update_changed_customers"], params).rowcount
+        if shared:
+            conn.execute(_SQL["fill_from_shared_records"], params)
         conn.execute(_SQL["insert_aliases"], params)
-        conn.execute(_SQL["record_email_conflicts"], params)
+        _report_identities(conn, params, batch, counts, shared)
         row = conn.execute(_SQL["count_customers"]).one()
-        counts.created, counts.conflicts = row.created, row.conflicts
+        counts.created = row.created
         counts.unchanged = row.existing - counts.updated
     for merge in batch.merges:
         counts.merged += _merge(conn, target, merge)
@@ -181,6 +278,62 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
             "emitted": counts.emitted, "historical": counts.historical,
             "duplicate": counts.duplicate})
     return counts
+
+
+def _resolve(conn: sa.Connection, params: Mapping[str, Any], batch: Batch
+             ) -> tuple[bool, bool]:
+    """The resolution steps of sql/batch.sql, in order. Each is a round trip per batch, so
+    the ones about sharers and sites run only when the batch can have any: returns
+    (some record was released, some record may share another's email)."""
+    def run(step: str) -> int:
+        return conn.execute(_SQL[step], params).rowcount
+
+    run("resolve_by_key")
+    aliased = run("resolve_by_alias")  # aliases include sites and sharers
+    released = bool(aliased) and run("release_former_sharers") > 0
+    held = run("find_email_holders")
+    for step in ("resolve_by_email", "later_email_matches_share", "find_email_conflicts",
+                 "mark_email_conflicts"):
+        run(step)
+    joined = batch.email_repeats and run("join_shared_in_batch") > 0
+    run("find_email_conflicts_in_batch")
+    for step in _SITE_STEPS if batch.sites else ():
+        run(step)
+    return released, bool(aliased or held or joined)
+
+
+def _settle_sites(conn: sa.Connection, target: BatchTarget, batch: Batch) -> int:
+    """Sites whose parent is unknown are reported and dropped (their number is returned);
+    a site once stored as a customer of its own is merged into its parent's customer."""
+    dropped = 0
+    for row in conn.execute(_SQL["unresolved_sites"]):
+        dropped += 1
+        batch.reject(Rejected(f"sub-customer {row.label or row.external_id!r} names parent "
+                              f"{row.parent_external_id}, which is not known: not imported",
+                              f"{target.source} customer {row.external_id}"))
+    for row in conn.execute(_SQL["legacy_sites"]).all():
+        merge_customers(conn, target.business_id, row.customer_id, row.own_id)
+    return dropped
+
+
+def _report_identities(conn: sa.Connection, params: Mapping[str, Any], batch: Batch,
+                       counts: BatchCounts, shared: bool) -> None:
+    """Joins by shared email and held-back emails, into the store and the run's report."""
+    for row in conn.execute(_SQL["record_shared_email_merges"], params) if shared else ():
+        counts.joined += 1
+        batch.add_identity_event({"kind": "merged", "external_id": row.external_id,
+                                  "customer_id": str(row.customer_id), "field": "email",
+                                  "value": row.value,
+                                  "reason": "shares this email with another record; both "
+                                            "reach one customer"})
+    for row in conn.execute(_SQL["record_email_conflicts"], params):
+        counts.conflicts += 1
+        batch.add_identity_event({"kind": "conflict", "external_id": row.external_id,
+                                  "customer_id": str(row.customer_id),
+                                  "conflicting_customer_id": str(row.conflicting_customer_id),
+                                  "field": "email", "value": row.value,
+                                  "reason": "the email already belongs to another customer; "
+                                            "kept on that customer"})
 
 
 def _copy(conn: sa.Connection, table: str, columns: tuple[str, ...], rows: Any) -> None:

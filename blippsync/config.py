@@ -25,13 +25,60 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-@dataclass(frozen=True)
+# Plugin settings are free-form: a key naming one of these is treated as a secret.
+_SECRET_WORDS = ("secret", "password", "token", "key", "credential", "auth")
+MASK = "[secret]"
+
+
+def _is_secret_key(key: str) -> bool:
+    setting = SETTINGS_BY_KEY.get(key)
+    if setting is not None:
+        return setting.secret
+    return any(word in key.lower() for word in _SECRET_WORDS)
+
+
+def _masked(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = prefix + key
+        if isinstance(value, Mapping):
+            out[key] = _masked(value, name + ".")
+        elif _is_secret_key(name) and value not in ("", None, [], {}):
+            out[key] = MASK
+        else:
+            out[key] = value
+    return out
+
+
+class SettingValues(dict[str, Any]):
+    """The settings by key; printing it never shows a secret (a Config may be logged,
+    put in an exception, or end up in a repr of something that holds it)."""
+
+    def __repr__(self) -> str:
+        return repr(_masked(self))
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, repr=False)
 class Config:
-    """Resolved settings. `path` is the file read (None: defaults and environment only)."""
+    """Resolved settings. `path` is the file read (None: defaults and environment only).
+    repr/str mask every secret setting and every secret-named plugin setting."""
 
     values: Mapping[str, Any]
     path: Path | None
     plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", SettingValues(self.values))
+        object.__setattr__(self, "plugins", _MaskedPlugins(
+            {name: SettingValues(v) for name, v in self.plugins.items()}))
+
+    def __repr__(self) -> str:
+        return (f"Config(path={self.path!r}, values={self.values!r}, "
+                f"plugins={self.plugins!r})")
+
+    __str__ = __repr__
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -54,6 +101,13 @@ class Config:
         for name, value in overrides.items():
             values[name.replace("__", ".")] = value
         return Config(values=values, path=self.path, plugins=self.plugins)
+
+
+class _MaskedPlugins(dict[str, SettingValues]):
+    def __repr__(self) -> str:
+        return repr({name: _masked(v, "plugins.") for name, v in self.items()})
+
+    __str__ = __repr__
 
 
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:

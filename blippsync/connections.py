@@ -92,6 +92,20 @@ def find_connections(conn: sa.Connection, business_id: uuid.UUID, connector: str
         _FIND, {"business_id": business_id, "connector": connector})]
 
 
+def connection_for_run(conn: sa.Connection, business_id: uuid.UUID, connector: str, *,
+                       dry_run: bool) -> Connection:
+    """The business's connection to `connector` (one per business, like csv and manual),
+    created on first use, except in a dry run, which writes nothing: then a connection
+    that is not stored stands in (an id of its own for the pass's lock, no cursor)."""
+    if not dry_run:
+        return ensure_connection(conn, business_id, connector)
+    stored = [c for c in find_connections(conn, business_id, connector) if not c.account_id]
+    return stored[0] if stored else Connection(
+        id=uuid.uuid4(), business_id=business_id, connector=connector, account_id="",
+        status="connected", status_reason=None, settings={}, cursor=None,
+        last_success_at=None, last_sync_at=None, token_expires_at=None)
+
+
 def list_connections(conn: sa.Connection, business_id: uuid.UUID | None = None,
                      connector: str | None = None) -> list[Connection]:
     return [Connection(**r._mapping) for r in conn.execute(

@@ -7,6 +7,7 @@ import uuid
 import sqlalchemy as sa
 
 from blippsync.sqlfiles import load
+from blippsync.tenancy import refuse_cross_tenant
 
 _SQL = load("customers")
 _IDENTITY_STEPS = ("alias_merged_key", "move_aliases", "retire_merged")
@@ -46,9 +47,21 @@ def merge_customers(conn: sa.Connection, business_id: uuid.UUID, survivor_id: uu
     merge_customer_history(conn, merged_id, survivor_id)  # journeys stop, history moves
 
 
+_BUSINESSES_OF = sa.text("SELECT id, business_id FROM public.customers WHERE id = ANY(:ids)")
+
+
 def merge_customer_history(conn: sa.Connection, merged_id: uuid.UUID,
-                           survivor_id: uuid.UUID) -> None:
+                           survivor_id: uuid.UUID) -> bool:
     """Stop the merged customer's journeys and move all its history to the survivor
-    (inside the caller's transaction: the sync engine's merges, journey maintenance)."""
+    (inside the caller's transaction: the sync engine's merges, journey maintenance).
+    A survivor of another business is refused and recorded: returns False."""
+    found = conn.execute(_BUSINESSES_OF, {"ids": [merged_id, survivor_id]}).all()
+    owners: dict[uuid.UUID, uuid.UUID] = {row.id: row.business_id for row in found}
+    if owners.get(merged_id) != owners.get(survivor_id):
+        refuse_cross_tenant(conn, table="customers", column="merged_into_id", row_id=merged_id,
+                            business_id=owners.get(merged_id), referenced_id=survivor_id,
+                            referenced_business=owners.get(survivor_id), found_by="merge")
+        return False
     for statement in _MERGE_STATEMENTS:
         conn.execute(statement, {"old": merged_id, "new": survivor_id})
+    return True

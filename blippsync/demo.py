@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from blippsync.app import App
 from blippsync.errors import InputError
+from blippsync.inbox import drop_complete_file
 from blippsync.migrations import shipped_dir
 from blippsync.plugins import Plugins
 from blippsync.runner import PassFilter, PassReport, run_once
@@ -60,8 +61,8 @@ def run_demo(app: App, plugins: Plugins, examples: Path = EXAMPLES_DIR,
     inbox.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
     target = inbox / f"demo-customers-{stamp}.csv"
-    target.write_text(recent_copy((examples / CUSTOMERS_FILE).read_text(encoding="utf-8"),
-                                  now or datetime.now(UTC)), encoding="utf-8")
+    drop_complete_file(target, recent_copy((examples / CUSTOMERS_FILE).read_text(
+        encoding="utf-8"), now or datetime.now(UTC)), app.config["csv.inbox_settle_seconds"])
     report = run_once(app, plugins, PassFilter())
     with db.connect() as conn:
         row = conn.execute(_EXAMPLE_CUSTOMER, {"business_id": applied.business_id}).first()

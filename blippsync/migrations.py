@@ -8,15 +8,19 @@ concurrent migrators safe: the second waits, then finds nothing left to do.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from blippsync.database import Database, driver_connection
 from blippsync.errors import MigrationError
+
+log = logging.getLogger(__name__)
 
 
 def shipped_dir(name: str) -> Path:
@@ -113,16 +117,25 @@ def migrate(db: Database, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 def _apply(conn: sa.Connection, migration: Migration) -> None:
+    raw = driver_connection(conn)
+
+    def report(notice: Any) -> None:  # a migration's RAISE WARNING is for the operator
+        if notice.severity_nonlocalized in ("WARNING", "ERROR"):
+            log.warning("%s: %s", migration.path.name, notice.message_primary)
+
+    raw.add_notice_handler(report)
     try:
         with conn.begin():
             # the file is a script of many statements: psycopg sends it as one simple query
-            driver_connection(conn).execute(migration.sql)
+            raw.execute(migration.sql)
             conn.execute(sa.text("INSERT INTO blippsync.schema_migrations (version, name, checksum)"
                                  " VALUES (:v, :n, :c)"),
                          {"v": migration.version, "n": migration.name, "c": migration.checksum})
     except sa.exc.DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise MigrationError(f"{migration.path.name} failed: {reason}") from None
+    finally:
+        raw.remove_notice_handler(report)
 
 
 def _read_ledger(conn: sa.Connection) -> dict[int, str]:

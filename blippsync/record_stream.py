@@ -23,13 +23,15 @@ from blippsync.records import (
     CustomerMerge,
     CustomerRecord,
     EventRecord,
+    Note,
     Record,
     Rejected,
 )
+from blippsync.retrying import RetryableFault, RetryPolicy, call_with_retries
 from blippsync.sync_summary import ProgressCallback, SyncSummary
 
 log = logging.getLogger(__name__)
-MAX_BATCH_RETRIES = 3
+BATCH_RACE_POLICY = RetryPolicy(attempts=3)  # a race is retried at once, twice at most
 
 
 def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[Record],
@@ -39,6 +41,8 @@ def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[
     """Write `records` batch by batch; each batch commits with the latest checkpoint seen
     (in a dry run, inside the caller's one open transaction, which is rolled back). When
     `stop` is set the pass ends at the next checkpoint, everything before it committed.
+    When the connector fails, the records it produced are still written, so a failed pass
+    keeps every page it read.
 
     Batches are written on a second thread while the connector produces the next one, so
     parsing and normalising in Python overlap with PostgreSQL merging the previous batch.
@@ -62,6 +66,8 @@ def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[
                     continue
             elif isinstance(record, Rejected):
                 batch.reject(record)
+            elif isinstance(record, Note):
+                batch.note(record)
             elif isinstance(record, CustomerMerge):
                 batch.merges.append(record)
             else:
@@ -72,6 +78,12 @@ def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[
                 batch, cursor = Batch(), None
         if len(batch) or batch.rejected or cursor is not None:
             writer.submit(batch, cursor)
+    except Exception:
+        # the connector failed mid-pass: what it produced is kept, with the last checkpoint
+        # it reached (records past that checkpoint are read again next time, idempotently)
+        if writer.healthy and (len(batch) or batch.rejected or cursor is not None):
+            writer.submit(batch, cursor)
+        raise
     finally:
         writer.close()  # waits for the batch in hand; re-raises the writer's failure
 
@@ -87,6 +99,10 @@ class _BatchWriterThread:
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="batch-writer", daemon=True)
         self._thread.start()
+
+    @property
+    def healthy(self) -> bool:
+        return self._failure is None
 
     def submit(self, batch: Batch, cursor: Mapping[str, Any] | None) -> None:
         self._raise_failure()
@@ -116,17 +132,17 @@ class _BatchWriterThread:
 def _flush(conn: sa.Connection, target: BatchTarget, batch: Batch,
            cursor: Mapping[str, Any] | None, summary: SyncSummary, dry_run: bool,
            progress: ProgressCallback | None) -> None:
-    for attempt in range(1, MAX_BATCH_RETRIES + 1):
+    def write_once() -> Any:
         try:
             with conn.begin_nested() if dry_run else conn.begin():
-                counts = write_batch(conn, target, batch, cursor)
-            break
-        except sa.exc.IntegrityError:
+                return write_batch(conn, target, batch, cursor)
+        except sa.exc.IntegrityError as exc:
             # another writer inserted the same customer or email between our read and
             # write: the batch is re-resolved against what it committed
-            if attempt == MAX_BATCH_RETRIES:
-                raise
-            log.info("batch raced another writer; retrying (%d)", attempt)
+            raise RetryableFault(f"raced another writer ({type(exc.orig).__name__})",
+                                 retry_after=0.0) from None
+
+    counts = call_with_retries(write_once, BATCH_RACE_POLICY, what="batch", log=log)
     summary.counts.add(counts)
     summary.batches += 1
     room = MAX_REPORTED_PROBLEMS - len(summary.problems)

@@ -21,12 +21,24 @@ Payload = Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class CustomerRecord:
-    """One customer as the source knows it. Fields left None are left unchanged."""
+    """One customer as the source knows it. Fields left None are left unchanged.
+
+    `email` and `phone` may hold several values as the source wrote them ("a@x.com,
+    b@y.com", "Phone: ... Mobile: ..."); the core splits them. The first address is the
+    customer's email, the first number their phone, a mobile number (`mobile`, or one
+    labelled so) is where SMS goes, and every further value is kept (`emails`, `phones`).
+    A record with `parent_external_id` is a sub-customer or job site of that customer
+    (QuickBooks `ParentRef`): it becomes part of the parent, never a customer to contact.
+    """
 
     external_id: str
     name: str | None = None
     email: str | None = None
     phone: str | None = None
+    mobile: str | None = None
+    emails: tuple[str, ...] = ()  # further addresses
+    phones: tuple[str, ...] = ()  # further numbers (home, work, other)
+    parent_external_id: str | None = None
     address: str | None = None
     tags: tuple[str, ...] = ()
     archived: bool | None = None  # inactive at the source (QuickBooks Active=false...)
@@ -72,6 +84,17 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class Note:
+    """Something the operator should know that rejects nothing: the columns a file mapped,
+    a cell set aside, a report footer skipped. Shown in the import/sync summary."""
+
+    message: str
+    location: str | None = None
+    field: str | None = None
+    data: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     """Everything yielded so far is covered by `cursor`; the core stores it with those records.
 
@@ -82,4 +105,4 @@ class Checkpoint:
     cursor: Cursor
 
 
-Record = CustomerRecord | EventRecord | CustomerMerge | Rejected | Checkpoint
+Record = CustomerRecord | EventRecord | CustomerMerge | Rejected | Note | Checkpoint

@@ -19,7 +19,7 @@ from typing import Any
 from blippsync.app import App
 from blippsync.businesses import get_business
 from blippsync.config import Config
-from blippsync.connections import Connection, ensure_connection, list_connections
+from blippsync.connections import Connection, connection_for_run, list_connections
 from blippsync.database import Database
 from blippsync.errors import BlippsyncError, MigrationError
 from blippsync.inbox import file_done, pending_files
@@ -52,6 +52,7 @@ class PassFilter:
     connector: str | None = None
     full: bool = False
     dry_run: bool = False
+    lock_wait_seconds: float | None = None  # see SyncOptions
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ def run_once(app: App, plugins: Plugins, flt: PassFilter = PassFilter(),
     for connection in connections:
         label = f"{connection.connector} {connection.account_id or ''}".strip()
         opts = SyncOptions(full=flt.full, dry_run=flt.dry_run,
-                           progress=progress(label) if progress else None)
+                           progress=progress(label) if progress else None,
+                           lock_wait_seconds=flt.lock_wait_seconds)
         report.syncs.append(sync_one(db, app.config, plugins, connection, opts))
     if flt.connector in (None, "csv"):
         for entry, summary in import_inbox(db, app.config, plugins, flt, progress):
@@ -102,7 +104,7 @@ def sync_one(db: Database, config: Config, plugins: Plugins, connection: Connect
         return SyncSummary(connection.business_id, connection.connector, connection.id,
                            error=f"connector {connection.connector!r} is not installed")
     summary = sync_connection(db, config, connection, info.connector, opts)
-    if not opts.dry_run and not summary.skipped:
+    if not (opts.dry_run or summary.skipped or summary.locked_out):
         plugins.notify_sync_finished(summary)
     return summary
 
@@ -110,23 +112,29 @@ def sync_one(db: Database, config: Config, plugins: Plugins, connection: Connect
 def import_inbox(db: Database, config: Config, plugins: Plugins, flt: PassFilter = PassFilter(),
                  progress: ProgressFactory | None = None
                  ) -> list[tuple[dict[str, Any], SyncSummary]]:
-    """Import every file waiting in the csv inbox, filing each with its report (a file
-    another process is importing is skipped and left in place)."""
+    """Import every complete file waiting in the csv inbox, filing each with its report (a
+    file another process is importing, or one still being written, is left in place)."""
     done: list[tuple[dict[str, Any], SyncSummary]] = []
     for item in pending_files(config, flt.business_id):
         try:
             with db.begin() as conn:
                 get_business(conn, item.business_id)
-                connection = ensure_connection(conn, item.business_id, "csv")
+                connection = connection_for_run(conn, item.business_id, "csv",
+                                                dry_run=flt.dry_run)
         except BlippsyncError as exc:
             summary = SyncSummary(item.business_id, "csv", None, error=str(exc))
         else:
             opts = SyncOptions(full=flt.full, dry_run=flt.dry_run, options={"path": item.path},
-                               progress=progress("csv") if progress else None)
+                               progress=progress("csv") if progress else None,
+                               lock_wait_seconds=flt.lock_wait_seconds)
             summary = sync_one(db, config, plugins, connection, opts)
         summary_dict = summary.as_dict()
         entry: dict[str, Any] = {"file": str(item.path), **summary_dict}
-        if not flt.dry_run and not summary.skipped and not summary.interrupted:
+        if item.changed():  # still being written: imported again once it settles
+            log.warning("inbox file %s changed while it was imported; left in the inbox to be "
+                        "imported again once it settles", item.path)
+            entry["left_in_inbox"] = "the file changed while it was imported"
+        elif not (flt.dry_run or summary.skipped or summary.interrupted or summary.locked_out):
             entry["moved_to"] = str(file_done(item, summary_dict, ok=summary.ok))
         done.append((entry, summary))
     return done

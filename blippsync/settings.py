@@ -37,6 +37,9 @@ SETTINGS: tuple[Setting, ...] = (
             "application_name...) passed through to the driver."),
     # --- sync -------------------------------------------------------------------------------
     Setting("sync.batch_size", int, 5000, "Records written per transaction."),
+    Setting("sync.lock_wait_seconds", int, 120, "How long import csv, customers add and "
+            "run-once wait for a connection another process is syncing (a killed process's "
+            "session can hold it for a moment) before failing with exit 1; 0: fail at once."),
     Setting("sync.backfill_horizon_days", int, 14, "Events older than this on a first or --full "
             "sync are stored as historical and never start a journey."),
     Setting("sync.default_country", str, "US", "Region for phone numbers written without a "
@@ -46,6 +49,9 @@ SETTINGS: tuple[Setting, ...] = (
     # --- csv connector ----------------------------------------------------------------------
     Setting("csv.inbox_dir", str, ".blippsync/inbox", "Folder watched for <business_id>/*.csv "
             "files, relative to the config file's folder."),
+    Setting("csv.inbox_settle_seconds", float, 10.0, "An inbox file is taken only once its size "
+            "and modification time have not changed for this long (dotfiles, *.part and *.tmp "
+            "are never taken)."),
     Setting("csv.columns", dict, {}, "Column mapping: our field name -> the CSV header to read it "
             "from (fields: external_id, name, first_name, last_name, email, phone, address, tags, "
             "completed_at)."),
@@ -70,7 +76,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("journeys.retry_backoff_seconds", int, 300, "First retry delay; each later retry waits "
             "four times longer."),
     Setting("journeys.in_flight_chunk", int, 100, "Messages marked in flight per commit before "
-            "their provider calls: the most a crash can leave with an unknown outcome."),
+            "their provider calls, their outcomes committed before the next chunk: the most a "
+            "crash can leave with an unknown outcome."),
+    Setting("journeys.render_timeout_seconds", float, 2.0, "Time one message template may take "
+            "to render; a slower one fails its step (also checked when a sequence is written)."),
+    Setting("journeys.render_max_chars", int, 100_000, "Longest text one message template may "
+            "render; a longer one fails its step (also checked when a sequence is written)."),
     Setting("journeys.send_lease_seconds", int, 600, "How long a claimed send may take before "
             "another worker treats its outcome as unknown."),
     Setting("journeys.retention_days", int, 90, "Finished enrollments older than this move to "
@@ -138,8 +149,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("quickbooks.use_cdc", bool, True, "Use Change Data Capture for incremental runs "
             "within 30 days of the cursor."),
     Setting("quickbooks.timeout_seconds", float, 60.0, "HTTP timeout of one API call."),
-    Setting("quickbooks.max_retries", int, 5, "Retries of a 429/5xx/timeout before the pass "
-            "fails (honouring Retry-After, else 60 s for 429)."),
+    Setting("quickbooks.max_retries", int, 5, "Retries in place of a 429, 5xx, SystemFault, "
+            "timeout or dropped connection before the pass fails (honouring Retry-After in "
+            "seconds or as a date, else 60 s for 429, else jittered exponential backoff)."),
     # --- jobber connector (issue 5) ----------------------------------------------------------
     Setting("jobber.client_id", str, "", "Jobber app client id (Developer Center)."),
     Setting("jobber.client_secret", str, "", "Jobber app client secret; also the webhook HMAC "
@@ -208,6 +220,9 @@ SETTINGS: tuple[Setting, ...] = (
             ".com), for signatures over the URL (Twilio). Empty: the request's own URL."),
     Setting("http.stale_tick_seconds", float, 60.0, "/healthz reports unhealthy when the "
             "scheduler has not ticked for this long."),
+    Setting("http.health_token", str, "", "Bearer token that unlocks the details of /healthz "
+            "(database, scheduler, connections needing attention). Empty: /healthz only says "
+            "ok or unhealthy; `blippsync status` shows the details.", secret=True),
 )
 
 SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -44,6 +44,7 @@ from blippsync.sync_summary import ProgressCallback, SyncSummary
 log = logging.getLogger(__name__)
 _SQL = load("sync")
 HTTP_TIMEOUT_SECONDS = 30.0
+LOCK_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class SyncOptions:
     now: datetime | None = None
     progress: ProgressCallback | None = None
     stop: threading.Event | None = None  # set: end at the next checkpoint (graceful shutdown)
+    # how long to wait for the connection's lock; None: sync.lock_wait_seconds; 0: do not
+    # wait and report the pass as skipped (the daemon, whose leases already coordinate)
+    lock_wait_seconds: float | None = None
 
 
 def sync_connection(db: Database, config: Config, connection: Connection, connector: Any,
@@ -65,9 +69,18 @@ def sync_connection(db: Database, config: Config, connection: Connection, connec
                           dry_run=opts.dry_run)
     with log_context(business_id=connection.business_id, connection_id=connection.id), \
             db.connect() as conn:
-        if not conn.execute(_SQL["try_lock_connection"], {"id": connection.id}).scalar():
+        wait = (config["sync.lock_wait_seconds"] if opts.lock_wait_seconds is None
+                else opts.lock_wait_seconds)
+        if not _take_lock(conn, connection, wait):
+            holder = _lock_holder(conn, connection)
             conn.rollback()
-            summary.skipped = "another process is syncing this connection"
+            if opts.lock_wait_seconds == 0:  # the daemon: leases coordinate, come back later
+                summary.skipped = "another process is syncing this connection"
+                return summary
+            summary.locked_out = True
+            summary.error = (f"another process is syncing this {connection.connector} "
+                             f"connection ({holder}); waited {wait:.0f}s (sync.lock_wait_seconds)"
+                             " and did nothing: run again once it has finished")
             return summary
         conn.commit()
         try:
@@ -77,6 +90,44 @@ def sync_connection(db: Database, config: Config, connection: Connection, connec
             conn.rollback()
             conn.execute(_SQL["unlock_connection"], {"id": connection.id})
             conn.commit()
+
+
+def _take_lock(conn: sa.Connection, connection: Connection, wait_seconds: float) -> bool:
+    """The connection's lock, waiting up to `wait_seconds` for another holder to finish:
+    right after a crash the killed process's session may hold it until PostgreSQL notices."""
+    deadline = time.monotonic() + max(0.0, wait_seconds)
+    told = False
+    while True:
+        if conn.execute(_SQL["try_lock_connection"], {"id": connection.id}).scalar():
+            if told:
+                log.warning("got the lock of %s connection %s; going on", connection.connector,
+                            connection.id)
+            return True
+        conn.rollback()
+        if time.monotonic() >= deadline:
+            return False
+        if not told:
+            told = True
+            log.warning("%s connection %s is being synced by another process (%s); waiting up "
+                        "to %.0fs for it", connection.connector, connection.id,
+                        _lock_holder(conn, connection), wait_seconds)
+            conn.rollback()
+        time.sleep(min(LOCK_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+def _lock_holder(conn: sa.Connection, connection: Connection) -> str:
+    """Who holds the lock, in words: its backend pid, program, address and state."""
+    row = conn.execute(_SQL["lock_holder"], {"id": connection.id}).one_or_none()
+    if row is None:
+        return "it has just let go"
+    words = [f"PostgreSQL backend pid {row.pid}"]
+    if row.application_name:
+        words.append(f"of {row.application_name}")
+    if row.client_addr:
+        words.append(f"from {row.client_addr}")
+    if row.state_change:
+        words.append(f"{row.state or 'busy'} since {row.state_change:%H:%M:%S %Z}")
+    return " ".join(words)
 
 
 def _locked_sync(db: Database, conn: sa.Connection, config: Config, connection: Connection,
@@ -101,6 +152,8 @@ def _run_pass(db: Database, conn: sa.Connection, config: Config, connection: Con
                          horizon=timedelta(days=config["sync.backfill_horizon_days"]), now=now)
     if opts.dry_run:
         conn.begin()  # one transaction for the whole pass, rolled back: nothing is written
+        if not conn.execute(_SQL["connection_exists"], {"id": connection.id}).scalar():
+            target = BatchTarget(**{**target.__dict__, "connection_id": None})  # planned
     else:
         with conn.begin():
             # we hold the connection's lock: a run still "running" died with its process
@@ -171,7 +224,8 @@ def _tls_context() -> Any:
 def _finish_run(conn: sa.Connection, summary: SyncSummary) -> None:
     conn.rollback()
     details = {"problems": summary.problems[:MAX_REPORTED_PROBLEMS],
-               "conflicts": summary.counts.conflicts, "merged": summary.counts.merged}
+               "conflicts": summary.counts.conflicts, "merged": summary.counts.merged,
+               "joined": summary.counts.joined}
     connection_step = ("finish_connection_failed" if summary.error
                        else "finish_connection_interrupted" if summary.interrupted
                        else "finish_connection_ok")

@@ -28,6 +28,7 @@ class SyncSummary:
     throttle_wait_seconds: float = 0.0  # slept for the remote's rate limits
     error: str | None = None
     skipped: str | None = None  # why the pass did not run (another process holds it)
+    locked_out: bool = False  # failed because another process held the connection's lock
     interrupted: bool = False
 
     def add_throttle_wait(self, seconds: float) -> None:
@@ -44,6 +45,7 @@ class SyncSummary:
                 "run_id": str(self.run_id) if self.run_id else None, "dry_run": self.dry_run,
                 "created": c.created, "updated": c.updated, "unchanged": c.unchanged,
                 "rejected": c.rejected, "conflicts": c.conflicts, "merged": c.merged,
+                "joined": c.joined,
                 "events_emitted": c.emitted, "events_historical": c.historical,
                 "events_duplicate": c.duplicate, "seconds": round(self.seconds, 3),
                 "throttle_wait_seconds": round(self.throttle_wait_seconds, 3),

@@ -12,13 +12,14 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
 
 from blippsync.connector import WebhookNotice
 from blippsync.database import Database
+from blippsync.normalize import storable as clean
 
 STORE_SQL = sa.text("""
 INSERT INTO public.webhook_deliveries AS d
@@ -82,12 +83,18 @@ def dedupe_key(notice: WebhookNotice, body: bytes, index: int) -> str:
     return f"sha256:{hashlib.sha256(body).hexdigest()}:{index}"
 
 
+def clean_notice(notice: WebhookNotice) -> WebhookNotice:
+    return replace(notice, account_id=clean(notice.account_id), entity=clean(notice.entity),
+                   entity_id=clean(notice.entity_id), operation=clean(notice.operation),
+                   delivery_id=clean(notice.delivery_id), extra=clean(notice.extra or {}))
+
+
 def store(db: Database, connector: str, notices: Sequence[WebhookNotice], body: bytes
           ) -> tuple[int, int]:
-    """Insert the notices (one transaction); return (new, redelivered)."""
+    """Insert the notices (one transaction, cleaned first); return (new, redelivered)."""
     new = seen = 0
     with db.begin() as conn:
-        for index, notice in enumerate(notices):
+        for index, notice in enumerate(map(clean_notice, notices)):
             row = conn.execute(STORE_SQL, {
                 "connector": connector, "dedupe_key": dedupe_key(notice, body, index),
                 "account_id": notice.account_id or "", "entity": notice.entity or "",
@@ -131,4 +138,4 @@ def _notice_json(notice: WebhookNotice) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+    return clean(json.loads(json.dumps(clean(value), default=str)))

@@ -4,6 +4,7 @@ name the key and the file without ever echoing a secret."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -195,3 +196,28 @@ def test_connect_args_pass_through_to_the_driver(workdir: Path, database_url: st
     line = _one_error_line(_run("--config", str(tls), "status",
                                 env={"BLIPPSYNC_DATABASE_URL": database_url}))
     assert "ssl" in line.lower()
+
+
+def test_a_config_never_renders_a_secret(tmp_path: Path) -> None:
+    """Whatever prints or logs a Config (repr, str, f-string, %r, a holder's repr)."""
+    from dataclasses import dataclass
+
+    secrets = {s.env_var: f"s3cret-{i:04d}-{s.key}" for i, s in enumerate(SETTINGS) if s.secret}
+    env = {k: v for k, v in secrets.items() if not k.endswith("_KEYS")}
+    env["BLIPPSYNC_ENCRYPTION_KEYS"] = "s3cret-key-one,s3cret-key-two"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[plugins.acme]\nclient_secret = "s3cret-plugin"\napi_token = "s3cret-tok"\n'
+                   'region = "eu"\n[database]\nconnect_args = { password = "s3cret-pw" }\n')
+    config = load_config(cfg, environ=env)
+    assert config["smtp.password"].startswith("s3cret")  # the values themselves are intact
+
+    @dataclass
+    class Holder:
+        config: Any
+
+    rendered = [repr(config), str(config), f"{config}", f"{config!r}", repr(config.values),
+                str(config.values), repr(config.plugins), repr(Holder(config)),
+                repr(config.with_values(smtp__host="mail"))]
+    for text in rendered:
+        assert "s3cret" not in text, text
+    assert "'region': 'eu'" in repr(config.plugins) and "'smtp.host'" in repr(config)

@@ -8,27 +8,17 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from crash_trials import write_csv
 
 from blippsync.businesses import add_business
 from blippsync.database import Database
 
 ROWS = 12_000
 KILLS = 20
-
-
-def _write_csv(path: Path) -> None:
-    today = datetime.now(UTC).date()
-    with path.open("w", newline="") as fh:
-        fh.write("Customer ID,Name,Email,Phone,Completed At\r\n")
-        for i in range(ROWS):
-            day = today - timedelta(days=i % 30)  # half inside the 14-day horizon
-            fh.write(f"K{i},Person {i},person{i}@crash.test,(212) 555-{i % 10000:04d},"
-                     f"{day.isoformat()}\r\n")
 
 
 def _import(env: dict[str, str], path: Path, business: str) -> subprocess.Popen:
@@ -56,7 +46,7 @@ def _state(db: Database, business) -> tuple:
 def test_sigkill_at_random_points_then_rerun_equals_clean_run(db: Database, database_url: str,
                                                               tmp_path: Path) -> None:
     path = tmp_path / "jobs.csv"
-    _write_csv(path)
+    write_csv(path, ROWS)
     killed = add_business(db, name="Killed", owner_email="k@crash.test", timezone="UTC")
     clean = add_business(db, name="Clean", owner_email="c@crash.test", timezone="UTC")
     env = {**os.environ, "BLIPPSYNC_DATABASE_URL": database_url, "BLIPPSYNC_SYNC_BATCH_SIZE": "700",

@@ -20,7 +20,7 @@ import pytest
 
 from blippsync.connector import Connector, ConnectorContext
 from blippsync.errors import ConfigError, InputError
-from blippsync.records import Checkpoint, CustomerRecord, EventRecord, Record, Rejected
+from blippsync.records import Checkpoint, CustomerRecord, EventRecord, Note, Record, Rejected
 from connectors.csv import (
     CHECKPOINT_ROWS,
     CsvConnector,
@@ -50,7 +50,7 @@ def run(http: httpx.Client, path: Path, settings: Mapping[str, Any] | None = Non
 
 
 def data_records(records: list[Record]) -> list[Record]:
-    return [r for r in records if not isinstance(r, Checkpoint)]
+    return [r for r in records if not isinstance(r, Checkpoint | Note)]
 
 
 def write(tmp_path: Path, text: str, name: str = "in.csv", encoding: str = "utf-8") -> Path:
@@ -250,8 +250,8 @@ def test_row_shapes(tmp_path: Path, http: httpx.Client) -> None:
     assert data_records(run(http, write(tmp_path, text))) == [
         customer(ident("ann@example.com"), "in.csv:2", name="Ann", email="ann@example.com"),
         customer(ident("bob@example.com"), "in.csv:5", name="Bob", email="bob@example.com"),
-        Rejected("5 cells but the header has 4 (an unquoted comma inside a cell?)",
-                 "in.csv:6"),
+        Rejected("5 cells but the header has 4, and the email or phone column holds something "
+                 "else (an unquoted comma inside a cell?)", "in.csv:6"),
         Rejected("no name, email or phone", "in.csv:7"),
     ]
 
@@ -263,8 +263,11 @@ def test_row_shapes(tmp_path: Path, http: httpx.Client) -> None:
     ("customer_name", "name"), ("Display Name", "name"), ("E-mail", "email"),
     ("Email Address", "email"), ("email", "email"), (" E-Mail Address ", "email"),
     ("Client Email", "email"), ("Phone", "phone"), ("Phone Number", "phone"),
-    ("Mobile", "phone"), ("Cell", "phone"), ("Mobile Phone #s", "phone"), ("Tel.", "phone"),
-    ("Phone #", "phone"),
+    ("Mobile", "mobile"), ("Cell", "mobile"), ("Mobile Phone #s", "mobile"), ("Tel.", "phone"),
+    ("Phone #", "phone"), ("Téléphone portable", "mobile"), ("Handy", "mobile"),
+    ("Móvil", "mobile"), ("Courriel", "email"), ("Correo electrónico", "email"),
+    ("E-mail 1 - Value", "email"), ("Phone 1 - Value", "phone"), ("Main Phone #s", "phone"),
+    ("Telefonnummer", "phone"),
 ])
 def test_contact_header_variants(tmp_path: Path, http: httpx.Client, header: str,
                                  field: str) -> None:
@@ -304,10 +307,11 @@ def test_first_and_last_name_address_parts_and_tags(tmp_path: Path,
     ]
 
 
-def test_mobile_preferred_phone_as_fallback(tmp_path: Path, http: httpx.Client) -> None:
+def test_mobile_kept_apart_from_the_phone(tmp_path: Path, http: httpx.Client) -> None:
     text = "Name,Phone,Mobile\nAnn,555-0100,555-0199\nBob,555-0200,\n"
     records = data_records(run(http, write(tmp_path, text)))
-    assert [r.phone for r in records] == ["555-0199", "555-0200"]  # type: ignore[union-attr]
+    assert [(r.phone, r.mobile) for r in records] == [  # type: ignore[union-attr]
+        ("555-0100", "555-0199"), ("555-0200", None)]
 
 
 def test_column_mapping(tmp_path: Path, http: httpx.Client) -> None:

@@ -46,7 +46,7 @@ def test_import_reports_bad_rows_and_imports_every_good_one(db, cli_env, tmp_pat
     assert (summary["created"], summary["rejected"]) == (5, 1)
     problems = {(p["location"], p["field"], p["reason"]) for p in summary["problems"]}
     assert any(loc == "export.csv:3" for loc, _f, _r in problems)  # the empty row A2
-    assert ("export.csv:8", "email", "not a valid email address") in problems
+    assert ("export.csv:8", "email", "not a valid email address (no @)") in problems
     with db.connect() as conn:
         rows = conn.execute(sa.text("SELECT external_id, name, email, phone FROM customers "
                                     "ORDER BY external_id")).all()
@@ -88,11 +88,15 @@ def test_file_without_header_fails_and_changes_nothing(db, cli_env, tmp_path) ->
 def test_dry_run_writes_nothing(db, cli_env, tmp_path) -> None:
     business = make_business(db)
     path = tmp_path / "c.csv"
-    path.write_text("Name,Email\nAnn,ann@x.test\n")
+    path.write_text("Customer ID,Name,Email,Completed At\n"
+                    "A1,Ann,ann@x.test,2026-11-20\nA2,Bea,ANN@x.test,\n")
     out = _cli(cli_env, "import", "csv", str(path), "--business", str(business), "--dry-run")
-    assert out.returncode == 0 and "1 customers would be created" in out.stdout
+    assert out.returncode == 0 and "1 customers would be created" in out.stdout, out.stderr
+    assert "1 record(s) joined a customer by a shared email" in out.stdout
     assert _scalar(db, "SELECT count(*) FROM customers") == 0
     assert _scalar(db, "SELECT count(*) FROM sync_runs") == 0
+    assert _scalar(db, "SELECT count(*) FROM connections") == 0  # not even the connection
+    assert _scalar(db, "SELECT count(*) FROM identity_conflicts") == 0
 
 
 def test_inbox_files_are_imported_and_filed_with_reports(db, cli_env, tmp_path) -> None:
@@ -104,7 +108,8 @@ def test_inbox_files_are_imported_and_filed_with_reports(db, cli_env, tmp_path) 
     stranger = inbox / str(uuid.uuid4())
     stranger.mkdir()
     (stranger / "orphan.csv").write_text("Name\nNobody\n")
-    env = {**cli_env, "BLIPPSYNC_CSV_INBOX_DIR": str(inbox)}
+    env = {**cli_env, "BLIPPSYNC_CSV_INBOX_DIR": str(inbox),
+           "BLIPPSYNC_CSV_INBOX_SETTLE_SECONDS": "0"}
     out = _cli(env, "run-once", "--json")
     assert out.returncode == 1  # the bad file and the unknown business fail; the good one lands
     report = json.loads(out.stdout)
@@ -142,3 +147,31 @@ def test_backfill_guard_old_jobs_enroll_nobody_new_one_does(db, cli_env, tmp_pat
     report = json.loads(_cli(cli_env, "run-once", "--json").stdout)
     assert report["journeys"]["routing"]["enrolled"] == 1
     assert _scalar(db, "SELECT count(*) FROM customer_enrollments") == 1
+
+
+def test_the_inbox_never_follows_symbolic_links(tmp_path) -> None:
+    """Links to a file outside the inbox, to another business's file, a business folder that
+    is a link to another's, and a processed/ that leads elsewhere: none is followed."""
+    from blippsync.config import load_config
+    from blippsync.inbox import file_done, pending_files
+
+    inbox, outside = tmp_path / "inbox", tmp_path / "outside"
+    a, b, c = (str(uuid.uuid4()) for _ in range(3))
+    for folder in (inbox / a, inbox / b, outside):
+        folder.mkdir(parents=True)
+    (outside / "secret.csv").write_text("Name\nSecret\n")
+    (inbox / a / "real.csv").write_text("Name\nAnn\n")
+    (inbox / b / "theirs.csv").write_text("Name\nBob\n")
+    (inbox / a / "link.csv").symlink_to(outside / "secret.csv")
+    (inbox / a / "stolen.csv").symlink_to(inbox / b / "theirs.csv")
+    (inbox / c).symlink_to(inbox / b, target_is_directory=True)
+    config = load_config(None, environ={"BLIPPSYNC_CSV_INBOX_DIR": str(inbox)})
+    found = sorted((str(f.business_id), f.path.name) for f in pending_files(config))
+    assert found == sorted([(a, "real.csv"), (b, "theirs.csv")])
+
+    (inbox / a / "processed").symlink_to(outside, target_is_directory=True)
+    item = next(f for f in pending_files(config) if str(f.business_id) == a)
+    assert file_done(item, {"created": 1}, ok=True) == item.path
+    assert item.path.exists() and sorted(p.name for p in outside.iterdir()) == ["secret.csv"]
+    (inbox / a / "failed").write_text("not a folder")
+    assert file_done(item, {}, ok=False) == item.path

@@ -36,9 +36,13 @@ def plugins() -> Any:
     return load_plugins(extra=[("loopback", support)])
 
 
+HEALTH_TOKEN = "health-token-for-tests"
+DETAILS = {"Authorization": f"Bearer {HEALTH_TOKEN}"}
+
+
 def _config(tmp_path: Path, database_url: str, remote: FakeRemote, **daemon: Any) -> Config:
     path = support.write_config(tmp_path / "config.toml", database_url, remote.url, **daemon)
-    return load_config(path, environ={})
+    return load_config(path, environ={"BLIPPSYNC_HTTP_HEALTH_TOKEN": HEALTH_TOKEN})
 
 
 def _connection(db: Database, account: str, name: str = "Loop Co") -> Any:
@@ -205,12 +209,12 @@ def test_healthz_turns_unhealthy_without_the_database_and_back(tmp_path, databas
     admin = psycopg.connect(admin_url.render_as_string(hide_password=False), autocommit=True)
     try:
         with Running(Daemon(config, db, plugins)) as running:
-            first = httpx.get(f"{running.base}/healthz")
+            first = httpx.get(f"{running.base}/healthz", headers=DETAILS)
             assert first.status_code == 200 and first.json()["database"]["ok"] is True
             admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false')
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                           "WHERE datname = %s AND pid <> pg_backend_pid()", (dbname,))
-            down = httpx.get(f"{running.base}/healthz", timeout=10)
+            down = httpx.get(f"{running.base}/healthz", timeout=10, headers=DETAILS)
             assert down.status_code == 503
             assert down.json()["database"]["ok"] is False
             assert down.json()["scheduler"]["ok"] is True
@@ -235,9 +239,14 @@ def test_failing_connection_backs_off_and_is_reported(tmp_path, database_url, db
     with Running(Daemon(config, db, plugins)) as running:
         _wait(lambda: _scalar(db, "SELECT consecutive_failures FROM connections") == 4,
               what="a failed sync")
-        report = httpx.get(f"{running.base}/healthz").json()
+        report = httpx.get(f"{running.base}/healthz", headers=DETAILS).json()
+        public = httpx.get(f"{running.base}/healthz")
+        forged = httpx.get(f"{running.base}/healthz", headers={"Authorization": "Bearer nope"})
     assert report["status"] == "ok"  # a customer's problem is not the replica's
     assert [p["id"] for p in report["connections_needing_attention"]] == [str(connection.id)]
+    # without the token: healthy or not, and nothing about any tenant
+    assert public.json() == {"status": "ok"} == forged.json()
+    assert str(connection.id) not in public.text + forged.text
     delay = _scalar(db, "SELECT extract(epoch FROM next_sync_at - last_error_at) FROM connections")
     assert 7 <= delay <= 9  # retry_seconds (1) * 2**3
 
@@ -287,7 +296,8 @@ def test_csv_inbox_is_imported_and_file_connections_are_never_claimed(tmp_path, 
     inbox.mkdir(parents=True)
     (inbox / "customers.csv").write_text("Name,Email\nAda Csv,ada@csv.test\nBo Csv,bo@csv.test\n")
     config = _config(tmp_path, database_url, remote).with_values(
-        csv__inbox_dir=str(tmp_path / "inbox"), daemon__inbox_scan_seconds=0.5)
+        csv__inbox_dir=str(tmp_path / "inbox"), csv__inbox_settle_seconds=0,
+        daemon__inbox_scan_seconds=0.5)
     with Running(Daemon(config, db, plugins)):
         _wait(lambda: _scalar(db, "SELECT count(*) FROM customers WHERE source = 'csv'") == 2,
               what="the inbox file imported")

@@ -267,3 +267,41 @@ def test_jobber_delivery_and_app_disconnect(builtin_server, db, tmp_path) -> Non
         status = conn.execute(sa.text("SELECT status FROM connections WHERE id = :id"),
                               {"id": connection.id}).scalar()
     assert status == "disconnected"
+
+
+JOBBER_SECRET = "jobber-client-secret-for-tests"
+
+
+@pytest.fixture
+def jobber_server(http_config: Config, db: Database) -> Iterator[str]:
+    config = http_config.with_values(jobber__client_secret=JOBBER_SECRET,
+                                     http__max_body_bytes=65536)
+    with support.serving(config, db) as base:
+        yield base
+
+
+@pytest.mark.parametrize("item, app_id", [("Q2xpZW50\\u0000LzE=", '"app"'),
+                                          ("Q2xpZW50LzE=", "Infinity"),
+                                          ("Q2xpZW50LzI=\\u0000", "NaN"),
+                                          ("Q2xpZW50LzM=", '"app\\u0000id"')])
+def test_authentic_deliveries_with_nul_or_infinity_are_stored_cleaned(jobber_server: str,
+                                                                      db: Database, item: str,
+                                                                      app_id: str) -> None:
+    """Jobber's body as sent, raw: json.loads accepts NUL escapes and Infinity/NaN, which
+    PostgreSQL's text and jsonb refuse. Signed deliveries are stored, never 503 forever."""
+    from signing import hmac_sha256_base64
+
+    from connectors.jobber.webhooks import SIGNATURE_HEADER
+
+    body = ('{"data":{"webHookEvent":{"topic":"CLIENT_UPDATE","appId":' + app_id
+            + ',"accountId":"QWNjb3VudC8x","itemId":"' + item
+            + '","occurredAt":"2026-11-25T12:00:00Z"}}}').encode()
+    signature = hmac_sha256_base64(body, JOBBER_SECRET)
+    responses = [httpx.post(f"{jobber_server}/webhooks/jobber", content=body, headers={
+        "content-type": "application/json", SIGNATURE_HEADER: signature}) for _ in range(2)]
+    assert [r.status_code for r in responses] == [200, 200], responses[0].text
+    assert responses[0].json()["received"] == 1 and responses[1].json()["duplicates"] == 1
+    with db.connect() as conn:
+        row = conn.execute(sa.text("SELECT entity_id, notice FROM webhook_deliveries")).one()
+    assert "\x00" not in row.entity_id and row.entity_id.startswith("Q2xpZW50")
+    assert "\x00" not in json.dumps(row.notice)

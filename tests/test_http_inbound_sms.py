@@ -16,9 +16,6 @@ from signing import twilio_sha1
 
 from blippsync.config import load_config
 from blippsync.database import Database
-from blippsync.http import HttpServer, HttpState, build_app
-from blippsync.metrics import DaemonMetrics
-from blippsync.plugins import load_plugins
 
 TOKEN = "twilio-auth-token-for-tests"
 PUBLIC = "https://sync.example.com"
@@ -29,12 +26,8 @@ def server(tmp_path: Path, database_url: str, db: Database) -> Iterator[str]:
     config = load_config(support.write_config(tmp_path / "c.toml", database_url, "http://x"),
                          environ={}).with_values(twilio__auth_token=TOKEN,
                                                  http__public_base_url=PUBLIC)
-    state = HttpState(config=config, db=db, plugins=load_plugins(), metrics=DaemonMetrics(db),
-                      scheduler_age=lambda: 0.0, daemon_id="test")
-    srv = HttpServer(build_app(state), "127.0.0.1", 0)
-    srv.start()
-    yield f"http://127.0.0.1:{srv.port}"
-    srv.stop()
+    with support.serving(config, db) as base:
+        yield base
 
 
 def _post(base: str, fields: dict[str, str], token: str = TOKEN) -> httpx.Response:
@@ -75,3 +68,27 @@ def test_forged_or_unsigned_requests_change_nothing(server: str, db: Database) -
     assert not _opted_out(db, customer)
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM inbound_sms")).scalar() == 0
+
+
+def test_a_non_ascii_signature_is_401_not_500(server: str) -> None:
+    body = urlencode({"From": "+12125550101", "Body": "STOP"})
+    for signature in ("\u00e9t\u00e9".encode("latin-1"), b"\xff\xfe==", "ok\u00a0".encode()):
+        response = httpx.post(f"{server}/sms/twilio", content=body, headers={
+            "content-type": "application/x-www-form-urlencoded",
+            "x-twilio-signature": signature})
+        assert response.status_code == 401, signature
+
+
+def test_the_signed_url_keeps_its_query_string_behind_public_base_url(server: str,
+                                                                     db: Database) -> None:
+    """Twilio signs the full URL it was given, query string included."""
+    business = make_business(db)
+    customer = make_customer(db, business, phone="+12125550123")
+    fields = {"MessageSid": "SM0100", "From": "+12125550123", "Body": "STOP"}
+    signature = twilio_sha1(f"{PUBLIC}/sms/twilio?tenant=1&x=a%20b", list(fields.items()),
+                                 TOKEN)
+    response = httpx.post(f"{server}/sms/twilio?tenant=1&x=a%20b", content=urlencode(fields),
+                          headers={"content-type": "application/x-www-form-urlencoded",
+                                   "x-twilio-signature": signature})
+    assert response.status_code == 200
+    assert _opted_out(db, customer)

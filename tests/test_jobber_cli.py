@@ -44,7 +44,7 @@ def test_connect_with_stdin_token_then_disconnect(tmp_path: Path, database_url: 
                 "SELECT account_id, account_name, refresh_token, connection_status "
                 "FROM public.integrations_jobber WHERE business_id = :b"), {"b": business}).one()
         assert row.account_id == ACCOUNT_ID and row.account_name == "Fake Lawn Care"
-        assert row.refresh_token.startswith("bsv1:") and row.connection_status == "connected"
+        assert row.refresh_token.startswith("bsv2:") and row.connection_status == "connected"
 
         result = runner.invoke(cli, ["--config", str(tmp_path / "none.toml"), "disconnect",
                                      "jobber", "--business", str(business)],

@@ -77,7 +77,8 @@ def test_429_backs_off_then_succeeds() -> None:
                             logging.getLogger("t"), sleep=sleeps.append)
         data = gql.execute(CLIENTS, {"first": 10, "after": None, "filter": None})
     assert len(data["clients"]["nodes"]) == 1
-    assert sleeps == [2.0, 4.0]
+    # exponential backoff (2 s, 4 s) plus a jitter of at most the first backoff
+    assert len(sleeps) == 2 and 2.0 <= sleeps[0] <= 4.0 and 4.0 <= sleeps[1] <= 6.0
 
 
 def test_throttled_body_with_http_429_waits_on_the_bucket_not_a_blind_backoff() -> None:

@@ -92,7 +92,7 @@ def test_sync_through_vault_and_engine_stores_customers_and_deduplicated_events(
             "SELECT count(*) FROM public.customers WHERE source = 'jobber'")).scalar_one()
     assert len(events) == 8 and all(k.startswith(f"jobber:{ACCOUNT_ID}:") for k, _ in events)
     assert review == 120
-    assert row.access_token.startswith("bsv1:") and row.refresh_token.startswith("bsv1:")
+    assert row.access_token.startswith("bsv2:") and row.refresh_token.startswith("bsv2:")
     assert row.token_expires_at > datetime.now(UTC)  # from the JWT exp, no expires_in
 
 
@@ -140,3 +140,44 @@ def test_rotation_race_8_processes_200_rounds_zero_lockouts(
         stored = _stored(db, config, connection)
         assert stored.status == "connected"
         assert stored.refresh_token == fake.refresh_token  # the latest token is the stored one
+
+
+class _StaticTokens:
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def access_token(self) -> str:
+        return self.token
+
+    def invalidate(self, token: str) -> None:  # pragma: no cover - not reached
+        pass
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    import base64
+    import json
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'HS256'})}.{part(claims)}.c2ln"
+
+
+@pytest.mark.parametrize("token_account, refused", [(430114, False), (999001, True)])
+def test_a_token_of_another_jobber_account_is_refused(token_account: int, refused: bool) -> None:
+    """Jobber's URL names no account: the token's account_id claim must be the connection's
+    (EncodedId base64("gid://Jobber/Account/430114"), as in Jobber's own fixtures)."""
+    import base64
+
+    from blippsync.errors import AuthError
+    from blippsync.testing.contract import make_context
+
+    encoded = base64.b64encode(b"gid://Jobber/Account/430114").decode()
+    token = _jwt({"sub": 1077988, "account_id": token_account, "exp": 1655140617})
+    ctx = make_context(account_id=encoded, tokens=_StaticTokens(token))
+    connector = JobberConnector()
+    if refused:
+        with pytest.raises(AuthError, match="belongs to account 999001"):
+            connector.account_id(ctx, gql=None)  # type: ignore[arg-type]
+    else:
+        assert connector.account_id(ctx, gql=None) == encoded  # type: ignore[arg-type]

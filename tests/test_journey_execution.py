@@ -257,3 +257,65 @@ def test_outbox_is_the_default_channel(db: Database, database_url: str, tmp_path
     assert len(files) == 1 and "Thanks Ada" in files[0].read_text()
     log_lines = (tmp_path / "outbox" / "outbox.jsonl").read_text().splitlines()
     assert len(log_lines) == 1
+
+
+def test_steps_due_at_once_go_out_in_the_same_pass(db: Database, database_url: str,
+                                                   tmp_path: Path) -> None:
+    steps = [{"type": "email", "delay_minutes": 0, "subject": "Thanks", "body": "Thank you"},
+             {"type": "sms", "delay_minutes": 0, "text": "Tell us how we did"}]
+    config, *_ = _enroll(db, database_url, tmp_path, steps=steps)
+    channel = Scripted()
+    summary = execute_due_steps(db, config, {"scripted": channel}, now=NOW)
+    assert [m.kind for m in channel.sent] == ["email", "sms"]  # one pass, not two
+    assert (summary.sent, summary.completed) == (2, 1)
+    assert _enrollment(db).status == "completed"
+
+
+def test_unknown_messages_are_listed_and_released_by_the_operator(
+        db: Database, database_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from blippsync.journeys.unknown import list_unknown
+
+    config, *_ = _enroll(db, database_url, tmp_path)  # sms now, email an hour later
+    channel = Scripted(DeliveryUnknown("read timeout"))
+    execute_due_steps(db, config, {"scripted": channel}, now=NOW)
+    (unknown,) = list_unknown(db)
+    assert (unknown["channel"], unknown["step"], unknown["sent_to"]) == ("sms", 1, "+15555550123")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "blippsync", "--config",
+                               str(tmp_path / "config.toml"), "messages", *args],
+                              capture_output=True, text=True, timeout=60)
+
+    listed = cli("unknown")
+    assert listed.returncode == 0 and str(unknown["id"]) in listed.stdout
+    assert cli("release", str(unknown["id"])).returncode == 2  # --not-delivered is required
+    released = cli("release", "--not-delivered", str(unknown["id"]))
+    assert released.returncode == 0, released.stderr
+    assert "released 1 of 1" in released.stdout
+    assert cli("release", "--not-delivered", str(unknown["id"])).returncode == 1  # once only
+
+    for hours in (2, 4):  # the released sms is due at once; the email an hour after it
+        execute_due_steps(db, config, {"scripted": channel}, now=NOW + timedelta(hours=hours))
+    assert [m.kind for m in channel.sent] == ["sms", "sms", "email"]  # the sms again, once
+    ledger = rows(db, "SELECT step_order, status, send_key FROM review_requests "
+                      "ORDER BY step_order")
+    assert [(r.step_order, r.status) for r in ledger] == [(0, "sent"), (1, "sent")]
+    assert list_unknown(db) == []
+    assert _enrollment(db).status == "completed"
+    assert any("released after an unknown outcome" in n for n in _enrollment(db).metadata["notes"])
+
+def test_sms_goes_to_the_mobile_number_when_the_customer_has_one(
+        db: Database, database_url: str, tmp_path: Path) -> None:
+    config, *_ = _enroll(db, database_url, tmp_path, phone="+16175550142")  # the landline
+    _sql(db, "UPDATE public.customers SET mobile_phone = '+16175550143'")
+    channel = Scripted()
+    execute_due_steps(db, config, {"scripted": channel}, now=NOW)
+    assert [m.to for m in channel.sent] == ["+16175550143"]
+    # and a STOP from that mobile finds the customer
+    business_id = rows(db, "SELECT business_id FROM public.customers")[0].business_id
+    record_inbound_sms(db, business_id=business_id, from_number="+16175550143", body="STOP",
+                       provider_id="SM1", now=NOW)
+    assert rows(db, "SELECT opted_out FROM public.customers")[0].opted_out is True

@@ -153,3 +153,40 @@ def test_maintenance_command(cli_env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"archived": 0, "stopped_archived_sequences": 0,
                                          "merged_customers": 0}
+
+
+def _steps_file(path: Path, steps: int, body: str = "Hi") -> Path:
+    one = {"type": "email", "subject": "Thanks", "body": body}
+    path.write_text(json.dumps({"sequences": [{
+        "name": "Big", "trigger_source": "csv", "trigger_event_type": "job_completed",
+        "steps": [one] * steps}]}))
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: _steps_file(p / "s.json", 500), "500 steps; at most 50"),
+    (lambda p: _steps_file(p / "s.json", 1, "x" * 60_000), "body is 60000 characters"),
+    (lambda p: _steps_file(p / "s.json", 1, "x" * 2_000_000), "larger than 1024 KiB"),
+    (lambda p: (p / "s.toml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR") and p / "s.toml",
+     r"not UTF-8 text \(a binary file\?\): byte 0 is 0x89"),
+    (lambda p: (p / "s.json").write_bytes(b'{"sequences": []}\x00\x00') and p / "s.json",
+     "contains a NUL byte at offset 17"),
+])
+def test_sequence_files_have_size_limits_and_binary_files_a_clear_error(
+        tmp_path: Path, make, message: str) -> None:
+    from blippsync.errors import InputError
+
+    path = make(tmp_path)
+    with pytest.raises(InputError, match=message):
+        load_sequence_file(path)
+
+
+def test_a_binary_sequence_file_is_one_line_not_internal_error(tmp_path: Path,
+                                                                cli_env: dict[str, str]) -> None:
+    path = tmp_path / "photo.yaml"
+    path.write_bytes(bytes(range(256)) * 4)
+    result = blippsync(cli_env, "sequences", "apply", str(path), "--business",
+                       "00000000-0000-0000-0000-000000000001")
+    assert result.returncode == 1
+    assert "not UTF-8 text" in result.stderr and "Traceback" not in result.stderr
+    assert "internal error" not in result.stderr

@@ -107,7 +107,7 @@ def test_run_once_hands_a_vault_stored_key_to_the_plugin(db: Database, api: Fake
     with db.connect() as conn:
         sealed = conn.execute(sa.text("SELECT credentials FROM connections "
                                       "WHERE connector = 'keyed'")).scalar_one()
-    assert sealed.startswith("bsv1:") and API_KEY not in sealed  # encrypted at rest
+    assert sealed.startswith("bsv2:") and API_KEY not in sealed  # encrypted at rest
 
     out = _cli(keyed_env, "run-once", "--json")
     assert out.returncode == 0, out.stderr

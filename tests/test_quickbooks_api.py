@@ -74,16 +74,19 @@ def test_throttle_xml_and_503_retry_after_then_pages_to_the_empty_page(
                                tokens=StaticTokens(),
                                options={"sleep": waits.append})
         records = []
-        for record in QBO._by_query(ctx, QBO._client(ctx, QboSettings.from_mapping(ctx.settings)),
-                                    "Customer", {"Customer": _mark()}, QboSettings.from_mapping(
-                                        ctx.settings)):
+        client = QBO._client(ctx, QboSettings.from_mapping(ctx.settings))
+        for record in QBO._by_query(ctx, client, "Customer", {"Customer": _mark()},
+                                    QboSettings.from_mapping(ctx.settings),
+                                    QBO._family(ctx, client)):
             records.append(record)
-    assert waits == [60.0, 7.0]  # 60 s after a throttle without Retry-After; then Retry-After
+    # 60 s after a throttle without Retry-After, then the Retry-After asked for, each plus
+    # at most a second of jitter
+    assert len(waits) == 2 and 60.0 <= waits[0] <= 61.0 and 7.0 <= waits[1] <= 8.0
     assert "intuit_tid=1-6788f7a0-06c38dcf1bba5a6e36487d41" in caplog.text
     customers = [r for r in records if isinstance(r, CustomerRecord)]
-    assert [(c.external_id, c.name, c.phone, c.archived) for c in customers] == [
-        ("123", "Sample Customer", None, False),
-        ("58", "James King", "(555) 555-5555", True)]
+    assert [(c.external_id, c.name, c.phone, c.mobile, c.archived) for c in customers] == [
+        ("123", "Sample Customer", None, None, False),
+        ("58", "James King", None, "(555) 555-5555", True)]
     assert customers[1].address == "Cool Cars, 65 Ocean Dr., Half Moon Bay, CA  94213"
     assert isinstance(records[-1], Checkpoint)
 
@@ -108,7 +111,7 @@ def test_retries_are_bounded(http: httpx.Client, tmp_path: Path) -> None:
     waits: list[float] = []
     with recorder.use_cassette("throttled_then_pages.yaml", allow_playback_repeats=True):
         client = _client(http, tmp_path, waits, max_retries=1)
-        with pytest.raises(TransientError, match="1 retries spent"):
+        with pytest.raises(TransientError, match="throttled.*gave up after 2 tries"):
             client.query("SELECT * FROM Customer WHERE Active IN (true, false) ORDERBY "
                          "MetaData.LastUpdatedTime STARTPOSITION 1 MAXRESULTS 2")
 
@@ -142,9 +145,13 @@ def test_401_refreshes_through_the_vault_once_and_retries(tmp_path: Path, databa
     with db.connect() as conn:
         import sqlalchemy as sa
 
-        stored = conn.execute(sa.text("SELECT refresh_token FROM public.integrations_quickbooks "
-                                      "WHERE realm_id = :r"), {"r": REALM}).scalar_one()
-    assert load_keyring(config).decrypt(stored) == "cassette-dummy-refresh-2"
+        stored, business = conn.execute(sa.text(
+            "SELECT refresh_token, business_id FROM public.integrations_quickbooks "
+            "WHERE realm_id = :r"), {"r": REALM}).one()
+    from blippsync.vault.store import sealed_at
+
+    at = sealed_at("integrations_quickbooks", "refresh_token", business, business)
+    assert load_keyring(config).decrypt(stored, at) == "cassette-dummy-refresh-2"
 
 
 def test_no_secret_in_any_cassette() -> None:
@@ -165,8 +172,8 @@ def test_customer_mapping_fallbacks_and_absent_subobjects() -> None:
     assert full.address == "7 Main St, Mountain View, CA 94043"
     bare = customer_record({"Id": "8", "GivenName": "Ann", "FamilyName": "Lee",
                             "Mobile": {"FreeFormNumber": "415-555-0101"}})
-    assert (bare.name, bare.email, bare.phone, bare.address, bare.archived) == (
-        "Ann Lee", None, "415-555-0101", None, False)
+    assert (bare.name, bare.email, bare.phone, bare.mobile, bare.address, bare.archived) == (
+        "Ann Lee", None, None, "415-555-0101", None, False)
     company = customer_record({"Id": "9", "CompanyName": "Acme", "PrimaryPhone": {},
                                "PrimaryEmailAddr": {"Address": None}, "Active": False})
     assert (company.name, company.phone, company.email, company.archived) == (

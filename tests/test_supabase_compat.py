@@ -12,83 +12,12 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
+from supabase_like import add_supabase_auth, supabase_database
 
 from blippsync.database import Database
 from blippsync.migrations import discover, migrate
 
 AUTH_ADMIN = "supabase_auth_admin"
-
-# Roles are cluster-wide: created only when missing (another test run may have made them).
-SUPABASE_ROLES = """
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
-        CREATE ROLE anon NOLOGIN NOINHERIT; END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
-        CREATE ROLE authenticated NOLOGIN NOINHERIT; END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
-        CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS; END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'supabase_auth_admin') THEN
-        CREATE ROLE supabase_auth_admin NOLOGIN NOINHERIT; END IF;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;  -- a parallel run raced us
-END $$;
-"""
-
-# Shaped like Supabase's own auth schema (a subset of its columns, its function bodies).
-SUPABASE_AUTH = """
-CREATE SCHEMA auth AUTHORIZATION supabase_auth_admin;
-CREATE TABLE auth.users (
-    instance_id         uuid,
-    id                  uuid NOT NULL PRIMARY KEY,
-    aud                 varchar(255),
-    role                varchar(255),
-    email               varchar(255),
-    encrypted_password  varchar(255),
-    email_confirmed_at  timestamptz,
-    raw_app_meta_data   jsonb,
-    raw_user_meta_data  jsonb,
-    is_super_admin      boolean,
-    created_at          timestamptz,
-    updated_at          timestamptz,
-    phone               text UNIQUE DEFAULT NULL,
-    is_anonymous        boolean NOT NULL DEFAULT false
-);
-ALTER TABLE auth.users OWNER TO supabase_auth_admin;
-CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $$
-  select
-  coalesce(
-    nullif(current_setting('request.jwt.claim.sub', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
-  )::uuid
-$$;
-CREATE FUNCTION auth.role() RETURNS text LANGUAGE sql STABLE AS $$
-  select
-  coalesce(
-    nullif(current_setting('request.jwt.claim.role', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
-  )::text
-$$;
-CREATE FUNCTION auth.email() RETURNS text LANGUAGE sql STABLE AS $$
-  select
-  coalesce(
-    nullif(current_setting('request.jwt.claim.email', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'email')
-  )::text
-$$;
-CREATE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $$
-  select
-    coalesce(
-        nullif(current_setting('request.jwt.claim', true), ''),
-        nullif(current_setting('request.jwt.claims', true), '')
-    )::jsonb
-$$;
-ALTER FUNCTION auth.uid() OWNER TO supabase_auth_admin;
-ALTER FUNCTION auth.role() OWNER TO supabase_auth_admin;
-ALTER FUNCTION auth.email() OWNER TO supabase_auth_admin;
-ALTER FUNCTION auth.jwt() OWNER TO supabase_auth_admin;
-GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA auth TO anon, authenticated, service_role;
-"""
 
 # Everything about the Supabase objects that must survive the migrations unchanged.
 SNAPSHOT = """
@@ -119,9 +48,7 @@ def _libpq(url: str) -> str:
 
 @pytest.fixture
 def supabase_like_url(empty_database_url: str) -> Iterator[str]:
-    with psycopg.connect(_libpq(empty_database_url), autocommit=True) as conn:
-        conn.execute(SUPABASE_ROLES)
-        conn.execute(SUPABASE_AUTH)
+    add_supabase_auth(empty_database_url)
     yield empty_database_url
 
 
@@ -150,6 +77,8 @@ def test_rls_works_with_supabase_own_functions(supabase_like_url: str) -> None:
     migrate(db)
     db.dispose()
     with psycopg.connect(_libpq(supabase_like_url)) as conn:
+        conn.execute("INSERT INTO auth.users (id, email, email_confirmed_at) VALUES "
+                     "('00000000-0000-0000-0000-000000000001', 'me@example.test', now())")
         conn.execute("INSERT INTO public.businesses (name, created_by) VALUES "
                      "('Mine', 'me@example.test'), ('Theirs', 'them@example.test')")
         conn.execute("SET LOCAL ROLE authenticated")
@@ -172,3 +101,38 @@ def test_plain_postgres_gets_the_compat_objects(empty_database_url: str) -> None
     assert {r[0] for r in snap["roles"]} == {"anon", "authenticated", "service_role"}
     service_role = next(r for r in snap["roles"] if r[0] == "service_role")
     assert service_role[3] is True  # BYPASSRLS, as on Supabase
+
+
+# Privileges row-level security does not govern, or that only the daemon should hold.
+_LOOSE_PRIVILEGES = """
+SELECT c.relname, r.rolname, p.privilege
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN (VALUES ('anon'), ('authenticated')) AS r(rolname)
+CROSS JOIN (VALUES ('TRUNCATE'), ('REFERENCES'), ('TRIGGER')) AS p(privilege)
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+  AND has_table_privilege(r.rolname, c.oid, p.privilege)
+"""
+_ANON_FUNCTIONS = """
+SELECT p.oid::regprocedure::text FROM pg_proc p
+WHERE p.pronamespace = 'public'::regnamespace AND has_function_privilege('anon', p.oid, 'EXECUTE')
+"""
+
+
+def test_migrations_run_as_supabase_non_superuser_owner_and_close_default_grants(
+        pg_server_url: str) -> None:
+    """Supabase's default privileges grant ALL on every new table to anon/authenticated;
+    after migrating (as a NOSUPERUSER owner) none of what RLS does not govern is left."""
+    with supabase_database(pg_server_url) as prepared:
+        with psycopg.connect(_libpq(prepared.owner_url), autocommit=True) as conn:
+            assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+                                ).fetchone() == (False,)
+            assert conn.execute(_LOOSE_PRIVILEGES).fetchall() == []
+            assert conn.execute(_ANON_FUNCTIONS).fetchall() == []
+            owned = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
+                                 "AND tableowner <> current_user").fetchone()[0]
+            assert owned == 0
+        db = Database(prepared.owner_url, pool_size=1)
+        try:
+            assert migrate(db) == []  # idempotent for the same owner
+        finally:
+            db.dispose()

@@ -41,6 +41,14 @@ def _sync(db: Database, config: Config, business: uuid.UUID, connector: Any, rec
                            SyncOptions(options=options, now=opts.pop("now", NOW), **opts))
 
 
+def _then(db: Database, config: Config, business: uuid.UUID, connector: Any,
+          first: list[CustomerRecord], change: CustomerRecord) -> Any:
+    """Sync `first`, then a full pass of one changed record; the second pass's summary."""
+    _sync(db, config, business, connector, [*first, Checkpoint({"position": 1})])
+    return _sync(db, config, business, connector, [change, Checkpoint({"position": 1})],
+                 full=True)
+
+
 def _rows(db: Database, sql: str, **params: Any) -> list[Any]:
     with db.connect() as conn:
         return list(conn.execute(sa.text(sql), params))
@@ -83,7 +91,7 @@ def test_invalid_email_kept_out_and_reported(db, config, business, tiny) -> None
     assert summary.counts.created == 1 and summary.counts.rejected == 1
     assert _rows(db, "SELECT email, phone FROM customers")[0] == (None, None)
     reasons = {(p["field"], p["reason"]) for p in summary.problems}
-    assert ("email", "not a valid email address") in reasons
+    assert any(f == "email" and r.startswith("not a valid email address") for f, r in reasons)
     assert ("phone", "not a valid phone number for region US") in reasons
     assert (None, "row has no name") in reasons
 
@@ -105,16 +113,85 @@ def test_same_person_from_two_sources_is_one_customer(db, config, business, tiny
     assert [tuple(i) for i in identities] == [("manual", "row-9"), ("tiny", "QB-7")]
 
 
-def test_email_clash_is_recorded_not_overwritten(db, config, business, tiny) -> None:
-    records = [CustomerRecord("a", name="Ann", email="shared@x.test"),
-               CustomerRecord("b", name="Bea", email="SHARED@x.test"),
+def test_two_records_sharing_an_email_reach_one_customer_and_the_join_is_recorded(
+        db, config, business, tiny) -> None:
+    records = [CustomerRecord("a", name="Ann", email="shared@x.test", phone="212-555-0101"),
+               CustomerRecord("b", name="Bea", email="SHARED@x.test", mobile="212-555-0102"),
                Checkpoint({"position": 1})]
     summary = _sync(db, config, business, tiny, records)
-    assert summary.counts.created == 2 and summary.counts.conflicts == 1
+    assert (summary.counts.created, summary.counts.joined, summary.counts.conflicts) == (1, 1, 0)
+    rows = _rows(db, "SELECT external_id, name, email, phone, mobile_phone FROM customers")
+    # the first record names the customer; the second adds the mobile it lacked
+    assert [tuple(r) for r in rows] == [("a", "Ann", "shared@x.test", "+12125550101",
+                                         "+12125550102")]
+    alias = _rows(db, "SELECT external_id, relation, label FROM customer_identities")
+    assert [tuple(a) for a in alias] == [("b", "shared_email", "Bea")]
+    joined = _rows(db, "SELECT external_id, kind, value FROM identity_conflicts")
+    assert [tuple(c) for c in joined] == [("b", "merged", "shared@x.test")]
+    assert any(p.get("kind") == "merged" and p["external_id"] == "b" for p in summary.problems)
+    # a second pass changes nothing and records nothing again
+    again = _sync(db, config, business, tiny, records, full=True)
+    assert (again.counts.created, again.counts.updated, again.counts.joined) == (0, 0, 0)
+
+
+def test_a_record_that_stops_sharing_the_email_becomes_its_own_customer(
+        db, config, business, tiny) -> None:
+    summary = _then(db, config, business, tiny,
+                    [CustomerRecord("a", name="Ann", email="office@x.test"),
+                     CustomerRecord("b", name="Bea", email="office@x.test")],
+                    CustomerRecord("b", name="Bea", email="bea@x.test"))
+    assert summary.counts.created == 1
+    rows = _rows(db, "SELECT external_id, name, email FROM customers ORDER BY external_id")
+    assert [tuple(r) for r in rows] == [("a", "Ann", "office@x.test"), ("b", "Bea", "bea@x.test")]
+    assert _rows(db, "SELECT * FROM customer_identities") == []
+    (join,) = _rows(db, "SELECT kind, resolution FROM identity_conflicts")
+    assert tuple(join) == ("merged", "kept_apart")
+
+
+def test_a_site_is_filed_under_its_parent_or_reported_when_the_parent_is_unknown(
+        db, config, business, tiny) -> None:
+    summary = _sync(db, config, business, tiny, [
+        CustomerRecord("s1", name="55 Twin Lane", email="site@x.test", parent_external_id="p"),
+        CustomerRecord("p", name="Sasha", email="sasha@x.test"),
+        CustomerRecord("s2", name="Lost Site", parent_external_id="nobody"),
+        Checkpoint({"position": 1})])
+    assert (summary.counts.created, summary.counts.rejected) == (1, 1)
+    assert [tuple(r) for r in _rows(db, "SELECT external_id, email FROM customers")] == [
+        ("p", "sasha@x.test")]  # a site's own email never lands on the person
+    assert [tuple(r) for r in _rows(db, "SELECT external_id, relation, label "
+                                        "FROM customer_identities")] == [
+        ("s1", "site", "55 Twin Lane")]
+    assert any("Lost Site" in p["reason"] and "not known" in p["reason"]
+               for p in summary.problems)
+
+
+def test_a_customer_deleted_and_created_again_at_the_source_comes_back(
+        db, config, business, tiny) -> None:
+    _sync(db, config, business, tiny, [CustomerRecord("old", name="Ann", email="ann@x.test"),
+                                        Checkpoint({"position": 1})])
+    _sync(db, config, business, tiny, [CustomerRecord("old", deleted=True),
+                                        Checkpoint({"position": 1})], full=True)
+    summary = _sync(db, config, business, tiny, [
+        CustomerRecord("new", name="Ann Lee", email="ANN@x.test"), Checkpoint({"position": 1})],
+        full=True)
+    assert (summary.counts.created, summary.counts.joined) == (0, 0)
+    (c,) = _rows(db, "SELECT name, email, deleted_at FROM customers")
+    assert (c.name, c.email, c.deleted_at) == ("Ann Lee", "ann@x.test", None)
+    assert [tuple(i) for i in _rows(db, "SELECT external_id, relation FROM "
+                                        "customer_identities")] == [("new", "alias")]
+
+
+def test_known_customer_taking_anothers_email_is_a_conflict_not_an_overwrite(
+        db, config, business, tiny) -> None:
+    summary = _then(db, config, business, tiny,
+                    [CustomerRecord("a", name="Ann", email="ann@x.test"),
+                     CustomerRecord("b", name="Bea", email="bea@x.test")],
+                    CustomerRecord("b", name="Bea", email="ANN@x.test"))
+    assert summary.counts.conflicts == 1
     rows = _rows(db, "SELECT external_id, email FROM customers ORDER BY external_id")
-    assert [tuple(r) for r in rows] == [("a", "shared@x.test"), ("b", None)]
-    conflict = _rows(db, "SELECT external_id, field, value FROM identity_conflicts")
-    assert [tuple(c) for c in conflict] == [("b", "email", "shared@x.test")]
+    assert [tuple(r) for r in rows] == [("a", "ann@x.test"), ("b", "bea@x.test")]
+    conflict = _rows(db, "SELECT external_id, kind, field, value FROM identity_conflicts")
+    assert [tuple(c) for c in conflict] == [("b", "conflict", "email", "ann@x.test")]
 
 
 def test_backfill_guard_marks_old_events_historical(db, config, business, tiny) -> None:

@@ -24,7 +24,14 @@ from blippsync.vault import (
     store_tokens,
     token_provider,
 )
-from blippsync.vault.keys import DecryptError, KeyRing, generate_key, keyring_from_strings
+from blippsync.vault.keys import (
+    DecryptError,
+    KeyRing,
+    SealedAt,
+    generate_key,
+    keyring_from_strings,
+)
+from blippsync.vault.store import sealed_at
 from connectors.quickbooks import QuickBooksConnector
 
 QBO = QuickBooksConnector()
@@ -49,7 +56,7 @@ def setup(tmp_path: Path, database_url: str, db: Database, intuit: Any) -> Any:
 def _row(db: Database) -> Any:
     with db.connect() as conn:
         return conn.execute(sa.text(
-            """SELECT q.access_token, q.refresh_token, q.previous_refresh_token,
+            """SELECT q.business_id, q.access_token, q.refresh_token, q.previous_refresh_token,
                       q.connection_status, q.status_reason, q.token_expires_at,
                       q.refresh_token_expires_at, c.status, c.status_reason AS c_reason
                FROM public.integrations_quickbooks q
@@ -60,30 +67,84 @@ def _row(db: Database) -> Any:
 # --- keys ------------------------------------------------------------------------------
 
 
+AT = SealedAt("integrations_jobber", "refresh_token", "b-1", "b-1")
+
+
+def _qbo(row: Any, column: str) -> SealedAt:
+    return sealed_at("integrations_quickbooks", column, row.business_id, row.business_id)
+
+
 def test_ciphertext_names_its_key_and_every_key_decrypts() -> None:
     old = keyring_from_strings([KEY_A], "test")
     both = keyring_from_strings([KEY_B, KEY_A], "test")
-    sealed = old.encrypt("RT1-secret-value-123")
-    assert sealed.startswith(f"bsv1:{old.current_id}:") and "RT1" not in sealed
-    assert both.decrypt(sealed) == "RT1-secret-value-123"
-    assert both.encrypt("x").split(":")[1] == both.current_id != old.current_id
-    assert old.encrypt("same") != old.encrypt("same")  # fresh nonce each time
+    sealed = old.encrypt("RT1-secret-value-123", AT)
+    assert sealed.startswith(f"bsv2:{old.current_id}:") and "RT1" not in sealed
+    assert both.decrypt(sealed, AT) == "RT1-secret-value-123"
+    assert both.encrypt("x", AT).split(":")[1] == both.current_id != old.current_id
+    assert old.encrypt("same", AT) != old.encrypt("same", AT)  # fresh nonce each time
 
 
 def test_wrong_key_tampering_and_plaintext_are_clear_errors() -> None:
     ring = keyring_from_strings([KEY_A], "test")
-    sealed = ring.encrypt("token-value")
+    sealed = ring.encrypt("token-value", AT)
     with pytest.raises(DecryptError, match="not among the configured keys"):
-        keyring_from_strings([KEY_B], "test").decrypt(sealed)
+        keyring_from_strings([KEY_B], "test").decrypt(sealed, AT)
     tampered = sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB")
-    with pytest.raises(DecryptError, match="corrupted or tampered"):
-        ring.decrypt(tampered)
+    with pytest.raises(DecryptError, match="corrupted, tampered"):
+        ring.decrypt(tampered, AT)
     with pytest.raises(DecryptError, match="not a blippsync ciphertext"):
-        ring.decrypt("RT1-plaintext-token")
+        ring.decrypt("RT1-plaintext-token", AT)
     with pytest.raises(ConfigError, match="32 bytes"):
         keyring_from_strings(["too-short"], "BLIPPSYNC_ENCRYPTION_KEYS")
     with pytest.raises(ConfigError, match="no encryption key"):
         keyring_from_strings([], "configuration")
+
+
+def _legacy_bsv1(key: str, plaintext: str) -> str:
+    """The format before binding, built by hand: AES-GCM with constant associated data."""
+    import base64
+    import hashlib
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+    nonce = os.urandom(12)
+    sealed = AESGCM(raw).encrypt(nonce, plaintext.encode(), b"blippsync-vault/v1")
+    kid = hashlib.sha256(raw).hexdigest()[:8]
+    return f"bsv1:{kid}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+
+
+def test_a_ciphertext_opens_only_in_its_own_table_column_business_and_row() -> None:
+    ring = keyring_from_strings([KEY_A], "test")
+    sealed = ring.encrypt("jobber-refresh-of-b", AT)
+    for elsewhere in (SealedAt("integrations_jobber", "refresh_token", "a-1", "a-1"),
+                      SealedAt("integrations_quickbooks", "refresh_token", "b-1", "b-1"),
+                      SealedAt("integrations_jobber", "access_token", "b-1", "b-1"),
+                      SealedAt("integrations_jobber", "refresh_token", "b-1", "other-row")):
+        with pytest.raises(DecryptError, match="copied from another row or business"):
+            ring.decrypt(sealed, elsewhere)
+    assert ring.decrypt(sealed, AT) == "jobber-refresh-of-b"
+
+
+def test_unbound_bsv1_values_still_open_and_rotate_rebinds_them(db: Database,
+                                                                 setup: Any) -> None:
+    config, connection, state, http = setup
+    with db.begin() as conn:
+        conn.execute(sa.text("UPDATE public.integrations_quickbooks SET refresh_token = :r, "
+                             "previous_refresh_token = NULL, access_token = NULL"),
+                     {"r": _legacy_bsv1(KEY_A, state.refresh_token)})
+    ring = load_keyring(config)
+    assert ring.decrypt(_row(db).refresh_token, AT) == state.refresh_token  # legacy: unbound
+    report = rotate_keys(db, ring)
+    assert report.reencrypted["integrations_quickbooks"] == 1
+    row = _row(db)
+    assert row.refresh_token.startswith(f"bsv2:{ring.current_id}:")
+    assert ring.decrypt(row.refresh_token, _qbo(row, "refresh_token")) == state.refresh_token
+    with pytest.raises(DecryptError):
+        ring.decrypt(row.refresh_token, AT)
+    # and the connection still works from the rebound token
+    assert token_provider(db, config, connection, QBO, http).access_token() in state.access_tokens
 
 
 def test_generated_keys_are_valid_and_distinct() -> None:
@@ -121,11 +182,12 @@ def test_first_use_refreshes_once_then_serves_from_cache_and_database(db: Databa
     assert other.access_token() == token and state.refreshes == 1
     row = _row(db)
     assert row.connection_status == "connected" and row.status == "connected"
-    assert row.refresh_token.startswith("bsv1:") and row.access_token.startswith("bsv1:")
+    assert row.refresh_token.startswith("bsv2:") and row.access_token.startswith("bsv2:")
     assert row.refresh_token_expires_at is not None
     ring = load_keyring(config)
-    assert ring.decrypt(row.refresh_token) == state.refresh_token
-    assert ring.decrypt(row.previous_refresh_token) == "RT1-initial-0000000000"
+    assert ring.decrypt(row.refresh_token, _qbo(row, "refresh_token")) == state.refresh_token
+    assert ring.decrypt(row.previous_refresh_token, _qbo(row, "previous_refresh_token")
+                        ) == "RT1-initial-0000000000"
 
 
 def test_refresh_after_rejection_refreshes_once_and_skips_if_already_done(db: Database,
@@ -183,7 +245,7 @@ def test_server_errors_are_retried_with_backoff_and_never_mark(db: Database,
     assert refresher.refresh().access_token in state.access_tokens
     assert len(waits) == 2 and waits[1] > waits[0]
     state.fail_next_refreshes = 10
-    with pytest.raises(TransientError, match="will retry later"):
+    with pytest.raises(TransientError, match="token refresh.*503.*gave up after 3 tries"):
         refresher.refresh(force=True)
     assert _row(db).connection_status == "connected"
 
@@ -200,8 +262,9 @@ def test_lost_response_recovers_when_provider_honours_previous_token(
     assert tokens.access_token in state.access_tokens
     assert "answer was lost" in caplog.text and "recovered" in caplog.text
     ring = load_keyring(config)
-    assert ring.decrypt(_row(db).refresh_token) == state.refresh_token
-    assert _row(db).connection_status == "connected"
+    row = _row(db)
+    assert ring.decrypt(row.refresh_token, _qbo(row, "refresh_token")) == state.refresh_token
+    assert row.connection_status == "connected"
 
 
 def test_lost_response_with_strict_rotation_marks_and_says_why(db: Database, setup: Any) -> None:
@@ -223,10 +286,13 @@ def test_previous_refresh_token_gets_one_retry(db: Database, setup: Any) -> None
     with db.begin() as conn:  # a stale writer left a bad current token; previous is good
         conn.execute(sa.text("UPDATE public.integrations_quickbooks SET refresh_token = :r, "
                              "previous_refresh_token = :p"),
-                     {"r": ring.encrypt("RT1-garbage-token-value"), "p": ring.encrypt(current)})
+                     {"r": ring.encrypt("RT1-garbage-token-value",
+                                        _qbo(connection, "refresh_token")),
+                      "p": ring.encrypt(current, _qbo(connection, "previous_refresh_token"))})
     token = token_provider(db, config, connection, QBO, http).access_token()
     assert token in state.access_tokens and state.invalid_grants == 1
-    assert ring.decrypt(_row(db).refresh_token) == state.refresh_token
+    row = _row(db)
+    assert ring.decrypt(row.refresh_token, _qbo(row, "refresh_token")) == state.refresh_token
 
 
 def test_wrong_client_secret_is_a_config_error_not_a_dead_connection(db: Database,
@@ -290,8 +356,9 @@ def test_credentials_store_for_plugin_connectors(tmp_path: Path, database_url: s
         creds, prev = conn.execute(sa.text("SELECT credentials, previous_credentials FROM "
                                            "public.connections WHERE id = :id"),
                                    {"id": connection.id}).one()
-    assert creds.startswith("bsv1:") and prev.startswith("bsv1:")
-    assert state.refresh_token in load_keyring(config).decrypt(creds)
+    assert creds.startswith("bsv2:") and prev.startswith("bsv2:")
+    assert state.refresh_token in load_keyring(config).decrypt(
+        creds, sealed_at("connections", "credentials", business, connection.id))
 
 
 # --- rotation ----------------------------------------------------------------------------
@@ -318,7 +385,10 @@ def test_rotate_reencrypts_every_store_resumably(tmp_path: Path, database_url: s
     only_b = keyring_from_strings([KEY_B], "test")
     with db.connect() as conn:
         values = conn.execute(sa.text(
-            "SELECT refresh_token FROM public.integrations_quickbooks UNION ALL "
-            "SELECT refresh_token FROM public.integrations_jobber UNION ALL "
-            "SELECT credentials FROM public.connections WHERE credentials IS NOT NULL")).scalars()
-        assert all(only_b.decrypt(v) for v in values)
+            "SELECT 'integrations_quickbooks', 'refresh_token', business_id, business_id, "
+            "refresh_token FROM public.integrations_quickbooks UNION ALL "
+            "SELECT 'integrations_jobber', 'refresh_token', business_id, business_id, "
+            "refresh_token FROM public.integrations_jobber UNION ALL "
+            "SELECT 'connections', 'credentials', business_id, id, credentials "
+            "FROM public.connections WHERE credentials IS NOT NULL")).all()
+        assert all(only_b.decrypt(v[4], sealed_at(*v[:4])) for v in values)

@@ -52,7 +52,10 @@ def test_eight_processes_two_hundred_rounds_zero_invalid_grant(tmp_path: Path, d
         with db.connect() as conn:
             import sqlalchemy as sa
 
-            stored = conn.execute(sa.text(
-                "SELECT refresh_token FROM public.integrations_quickbooks")).scalar_one()
-        assert load_keyring(config).decrypt(stored) == state.refresh_token
+            stored, business = conn.execute(sa.text(
+                "SELECT refresh_token, business_id FROM public.integrations_quickbooks")).one()
+        from blippsync.vault.store import sealed_at
+
+        at = sealed_at("integrations_quickbooks", "refresh_token", business, business)
+        assert load_keyring(config).decrypt(stored, at) == state.refresh_token
         print(f"\n{PROCESSES}x{ROUNDS}: {state.refreshes} refreshes in {elapsed:.1f}s")

@@ -16,7 +16,7 @@ from email.utils import formataddr
 from pathlib import Path
 
 from blippsync.channels import EMAIL, SMS, Delivery, DeliveryFailed, Message
-from blippsync.channels.email import DEFAULT_FROM
+from blippsync.channels.email import DEFAULT_FROM, header_value
 from blippsync.config import Config
 
 log = logging.getLogger(__name__)
@@ -69,12 +69,13 @@ class OutboxChannel:
 def _email_text(message: Message, config: Config) -> str:
     """A readable .eml: headers written directly (the email package costs ~2 ms a message,
     more than the whole send budget); non-ASCII subjects RFC 2047-encoded."""
-    subject = message.subject or ""
+    subject = header_value(message.subject)
     if not subject.isascii():
         subject = Header(subject, "utf-8").encode()
-    sender = formataddr((message.business_name, config["smtp.from_address"] or DEFAULT_FROM),
+    sender = formataddr((header_value(message.business_name),
+                         header_value(config["smtp.from_address"]) or DEFAULT_FROM),
                         charset="utf-8")
-    return (f"From: {sender}\nTo: {message.to}\nSubject: {subject}\n"
+    return (f"From: {sender}\nTo: {header_value(message.to)}\nSubject: {subject}\n"
             f"Message-ID: <{message.send_key.replace(':', '.')}@blippsync>\n"
             f"X-Blippsync-Send-Key: {message.send_key}\nMIME-Version: 1.0\n"
             "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"

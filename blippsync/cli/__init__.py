@@ -134,13 +134,14 @@ def _register_commands() -> None:
         credentials,
         daemon,
         demo,
+        directory,
         journeys,
         keys,
         sync,
     )
 
     for module in (admin, businesses, sync, demo, daemon, journeys, connect, keys,
-                   credentials):
+                   credentials, directory):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -89,10 +89,14 @@ def print_report(report: PassReport, as_json: bool) -> None:
         click.echo("nothing to sync: no connections, and no files in the csv inbox")
     else:
         echo_table("Sync", ["business", "connector", "created", "updated", "unchanged",
-                            "rejected", "events", "historical", "result"],
+                            "rejected", "joined", "conflicts", "events", "historical",
+                            "result"],
                    [(str(s.business_id)[:8], s.connector, s.counts.created, s.counts.updated,
-                     s.counts.unchanged, s.counts.rejected, s.counts.emitted,
-                     s.counts.historical, _result(s)) for s in report.syncs])
+                     s.counts.unchanged, s.counts.rejected, s.counts.joined,
+                     s.counts.conflicts, s.counts.emitted, s.counts.historical, _result(s))
+                    for s in report.syncs])
+        if any(s.counts.joined or s.counts.conflicts for s in report.syncs):
+            click.echo("identity decisions to review: blippsync conflicts list")
     for entry in report.files:
         if "moved_to" in entry:
             click.echo(f"{entry['file']} -> {entry['moved_to']}")
@@ -114,6 +118,20 @@ def _print_journeys(journeys: dict[str, Any]) -> None:
                f"{execution['deferred']} deferred (quiet hours or caps), {execution['retrying']} "
                f"retrying, {execution['unknown']} outcome unknown, {execution['completed']} "
                "journeys completed" + (f"; stopped: {stopped}" if stopped else ""))
+
+
+_TROUBLE = ("rejected", "ignored_value")  # to stderr; notes and identity decisions to stdout
+
+
+def _problem_line(problem: dict[str, Any]) -> str:
+    kind = problem.get("kind")
+    if kind in ("merged", "conflict"):
+        what = "joined" if kind == "merged" else "conflict"
+        return (f"{what}: record {problem['external_id']} ({problem['value']}): "
+                f"{problem['reason']} [customer {problem['customer_id']}]")
+    where = f"{problem['location']}: " if problem.get("location") else ""
+    field = f"{problem['field']}: " if problem.get("field") else ""
+    return f"{where}{field}{problem['reason']}"
 
 
 def _result(summary: SyncSummary) -> str:
@@ -138,7 +156,7 @@ def import_group() -> None:
 def import_csv(ctx: click.Context, file: Path, business: str, dry_run: bool, as_json: bool) -> None:
     """Import one CSV file of customers (and, with a date column, completed jobs)."""
     from blippsync.businesses import get_business
-    from blippsync.connections import ensure_connection
+    from blippsync.connections import connection_for_run
     from blippsync.errors import InputError
     from blippsync.runner import sync_one
 
@@ -149,7 +167,7 @@ def import_csv(ctx: click.Context, file: Path, business: str, dry_run: bool, as_
     db = app.ready_db() if not dry_run else app.db
     with db.begin() as conn:
         get_business(conn, business_id)
-        connection = ensure_connection(conn, business_id, "csv")
+        connection = connection_for_run(conn, business_id, "csv", dry_run=dry_run)
     with _progress(not as_json) as progress:
         summary = sync_one(db, app.config, plugins, connection,
                            SyncOptions(dry_run=dry_run, options={"path": file},
@@ -163,15 +181,20 @@ def _print_one(summary: SyncSummary, as_json: bool) -> None:
     if as_json:
         echo_json(summary.as_dict())
         return
+    if summary.locked_out:  # nothing ran: no counts to show, only why
+        click.echo(f"error: {summary.error}", err=True)
+        return
     c = summary.counts
     verb = "would be" if summary.dry_run else "were"
     click.echo(f"{c.created} customers {verb} created, {c.updated} updated, {c.unchanged} "
                f"unchanged, {c.rejected} rejected; {c.emitted} events {verb} emitted "
                f"({c.historical} historical, {c.duplicate} already known)")
+    if c.joined or c.conflicts:
+        click.echo(f"identity: {c.joined} record(s) joined a customer by a shared email, "
+                   f"{c.conflicts} email conflict(s) held back (see `blippsync conflicts "
+                   "list`)")
     for problem in summary.problems[:50]:
-        where = f"{problem['location']}: " if problem.get("location") else ""
-        field = f"{problem['field']}: " if problem.get("field") else ""
-        click.echo(f"  {where}{field}{problem['reason']}", err=True)
+        click.echo(f"  {_problem_line(problem)}", err=problem.get("kind") in _TROUBLE)
     if len(summary.problems) > 50:
         click.echo(f"  ... and {len(summary.problems) - 50} more (see --json)", err=True)
     if summary.error:
@@ -180,7 +203,7 @@ def _print_one(summary: SyncSummary, as_json: bool) -> None:
 
 @click.group("customers")
 def customers() -> None:
-    """Add customers by hand."""
+    """Customers: add one by hand, list, search and show them."""
 
 
 @customers.command("add")

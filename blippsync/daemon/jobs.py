@@ -20,7 +20,7 @@ from blippsync.errors import AuthError
 from blippsync.logs import log_context
 from blippsync.metrics import DaemonMetrics
 from blippsync.plugins import Plugins
-from blippsync.runner import import_inbox, run_journeys, run_maintenance
+from blippsync.runner import PassFilter, import_inbox, run_journeys, run_maintenance
 from blippsync.vault.provider import refresh_if_due
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,9 @@ class Jobs:
         skipped by the sync engine's per-connection lock and left in place)."""
         if "csv" not in self.plugins.connectors:
             return
-        for entry, summary in import_inbox(self.db, self.config, self.plugins):
+        # a file another process holds is left for the next scan, never waited for
+        for entry, summary in import_inbox(self.db, self.config, self.plugins,
+                                           PassFilter(lock_wait_seconds=0)):
             counts = summary.counts
             log.info("csv inbox: %s: %s", entry["file"], summary.error or
                      f"{counts.created} created, {counts.updated} updated, "

@@ -1,8 +1,11 @@
 """What a daemon does with one leased connection: webhook notices first, then the sync.
 
 Notices are fetched in batches through the connector's `fetch` and written by the sync
-engine like any pass; a batch that fails is retried later with backoff, and gives up
-after `daemon.webhook_max_attempts` (the next reconciliation still catches the change).
+engine like any pass; when a batch fails, its notices are fetched one by one, so only the
+notice that fails is retried later with backoff, giving up after
+`daemon.webhook_max_attempts` (the next reconciliation still catches the change).
+A connection busy in another process is left for later (leases coordinate the daemons):
+the daemon never waits for its lock.
 The sync runs when the connection is due, and the lease is handed back with the next
 sync time: the interval after success, a growing retry delay after failure.
 """
@@ -79,7 +82,7 @@ class Worker:
     def sync(self, lease: Lease, connection: Connection, halt: threading.Event) -> datetime:
         with self.metrics.sync_duration.labels(lease.connector).time():
             summary = sync_one(self.db, self.config, self.plugins, connection,
-                               SyncOptions(stop=halt))
+                               SyncOptions(stop=halt, lock_wait_seconds=0))
         self._count(connection.connector, summary)
         if summary.skipped:
             self.metrics.syncs.labels(lease.connector, "skipped").inc()
@@ -106,24 +109,41 @@ class Worker:
                 return
             if self._disconnects(connection, stored):
                 return
-            ids = [s.id for s in stored]
-            fetching = FetchingConnector(connector, [s.notice for s in stored])
-            try:
-                summary = sync_connection(self.db, self.config, connection, fetching,
-                                          SyncOptions(options={"webhook_notices": len(ids)}))
-                if summary.skipped:
-                    return  # another process has the connection: the notices wait
-                error = summary.error
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            if error:
-                webhook_inbox.mark_failed(self.db, ids, error, max_attempts)
-                self.metrics.webhook_notices.labels(connection.connector, "failed").inc(len(ids))
-                log.warning("webhook fetch of %d notices failed: %s", len(ids), error)
-                return
-            webhook_inbox.mark_processed(self.db, ids)
-            self._count(connection.connector, summary)
-            self.metrics.webhook_notices.labels(connection.connector, "processed").inc(len(ids))
+            if self._fetch(connection, connector, stored, max_attempts):
+                return  # another process has the connection: the notices wait
+
+    def _fetch(self, connection: Connection, connector: WebhookConnector,
+               stored: list[webhook_inbox.StoredNotice], max_attempts: int) -> bool:
+        """Fetch and write these notices together; if that fails, each one on its own, so
+        one poisoned notice (an id the provider refuses) holds back only itself. True when
+        another process has the connection."""
+        ids = [s.id for s in stored]
+        fetching = FetchingConnector(connector, [s.notice for s in stored])
+        summary: SyncSummary | None = None
+        try:
+            summary = sync_connection(self.db, self.config, connection, fetching,
+                                      SyncOptions(options={"webhook_notices": len(ids)},
+                                                  lock_wait_seconds=0))
+            if summary.skipped:
+                return True
+            error = summary.error
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if error and len(stored) > 1:
+            log.info("webhook fetch of %d notices failed (%s); fetching each on its own",
+                     len(ids), error)
+            return any(self._fetch(connection, connector, [one], max_attempts)
+                       for one in stored)
+        if error or summary is None:
+            webhook_inbox.mark_failed(self.db, ids, error or "no summary", max_attempts)
+            self.metrics.webhook_notices.labels(connection.connector, "failed").inc(len(ids))
+            log.warning("webhook notice %s %s failed: %s", stored[0].notice.entity,
+                        stored[0].notice.entity_id, error)
+            return False
+        webhook_inbox.mark_processed(self.db, ids)
+        self._count(connection.connector, summary)
+        self.metrics.webhook_notices.labels(connection.connector, "processed").inc(len(ids))
+        return False
 
     def _count(self, connector: str, summary: SyncSummary) -> None:
         counts = summary.counts

@@ -1,14 +1,16 @@
 """GET /healthz and GET /metrics.
 
 /healthz answers 503 only for what makes this replica useless (the database unreachable,
-the scheduler stuck), so an orchestrator restarts it for the right reasons; a
-connection that needs its owner (token expired, failing for a day) is reported in the
-body without failing the probe.
+the scheduler stuck), so an orchestrator restarts it for the right reasons. It is served
+on the public port, so by default it says only that: {"status": "ok" | "unhealthy"}. The
+details (database error, scheduler age, connections that need their owner, which name
+businesses and accounts) need `Authorization: Bearer <http.health_token>`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -58,10 +60,20 @@ async def health_report(state: HttpState) -> tuple[bool, dict[str, Any]]:
     return healthy, report
 
 
+def may_see_details(state: HttpState, request: Request) -> bool:
+    """Only with the configured health token (compared as bytes, in constant time)."""
+    token = state.config["http.health_token"]
+    given = request.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(
+        value.strip().encode("utf-8", "surrogateescape"), token.encode())
+
+
 def healthz_endpoint(state: HttpState) -> Callable[[Request], Awaitable[Response]]:
     async def healthz(request: Request) -> Response:
         healthy, report = await health_report(state)
-        return JSONResponse(report, 200 if healthy else 503)
+        body = report if may_see_details(state, request) else {"status": report["status"]}
+        return JSONResponse(body, 200 if healthy else 503)
 
     return healthz
 

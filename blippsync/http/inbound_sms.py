@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from blippsync.http.state import HttpState
 from blippsync.http.webhooks import BodyTooLarge, read_bounded
 from blippsync.journeys.inbound import record_inbound_sms
-from blippsync.normalize import normalize_phone
+from blippsync.normalize import normalize_phone, storable
 
 SIGNATURE_HEADER = "x-twilio-signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -37,6 +37,16 @@ def twilio_signature(url: str, params: Sequence[tuple[str, str]], auth_token: st
     return base64.b64encode(digest).decode()
 
 
+def signed_url(public_base_url: str, request: Request) -> str:
+    """The URL Twilio signed: the public base (behind a proxy) with our path and the query
+    string exactly as received, else the request's own URL."""
+    base = public_base_url.rstrip("/")
+    if not base:
+        return str(request.url)
+    query = request.url.query
+    return f"{base}{request.url.path}" + (f"?{query}" if query else "")
+
+
 def endpoint(state: HttpState) -> Callable[[Request], Awaitable[Response]]:
     limit = int(state.config["http.max_body_bytes"])
 
@@ -49,16 +59,17 @@ def endpoint(state: HttpState) -> Callable[[Request], Awaitable[Response]]:
         except BodyTooLarge:
             return JSONResponse({"error": f"body over {limit} bytes"}, 413)
         params = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-        base = state.config["http.public_base_url"].rstrip("/")
-        url = f"{base}{request.url.path}" if base else str(request.url)
+        url = signed_url(state.config["http.public_base_url"], request)
         given = request.headers.get(SIGNATURE_HEADER, "")
-        if not hmac.compare_digest(given, twilio_signature(url, params, token)):
+        expected = twilio_signature(url, params, token)
+        # bytes: a header may carry any octet, and compare_digest refuses non-ASCII str
+        if not hmac.compare_digest(given.encode("latin-1", "replace"), expected.encode()):
             return JSONResponse({"error": "bad or missing X-Twilio-Signature"}, 401)
         fields = dict(params)
         sender, _problem = normalize_phone(fields.get("From"), "US")
         if sender:
-            await run_in_threadpool(_record, state, sender, fields.get("Body", ""),
-                                    fields.get("MessageSid"))
+            await run_in_threadpool(_record, state, sender, storable(fields.get("Body", "")),
+                                    storable(fields.get("MessageSid")))
         return Response(EMPTY_TWIML, media_type="application/xml")
 
     return receive

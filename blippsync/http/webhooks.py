@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -89,6 +90,11 @@ def endpoint(state: HttpState) -> Callable[[Request], Awaitable[Response]]:
             return JSONResponse({"received": 0, "duplicates": 0, "ignored": True})
         try:
             new, seen = await run_in_threadpool(webhook_inbox.store, state.db, name, notices, body)
+        except sa.exc.DataError as exc:  # a value no retry will make storable: acknowledge it
+            counter.labels(name, "unparseable").inc()
+            log.warning("webhook %s: signed delivery cannot be stored: %s", name,
+                        str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__)
+            return JSONResponse({"received": 0, "duplicates": 0, "ignored": True})
         except Exception as exc:  # database down: 503 makes the sender retry
             counter.labels(name, "error").inc()
             log.error("webhook %s: cannot store delivery: %s", name, exc)

@@ -25,6 +25,13 @@ STATUSES = ("active", "paused", "draft", "archived")
 ON_FAILURE = ("continue", "stop")
 SETTING_KEYS = {"cooldown_days": int, "email_hours": str, "sms_hours": str,
                 "on_step_failure": str, "review_cap": bool}
+# What one file may hold: generous for any real journey, small enough that a mistaken or
+# hostile file cannot fill the web app's tables or a message with megabytes.
+MAX_FILE_BYTES = 1_048_576
+MAX_SEQUENCES_PER_FILE = 100
+MAX_STEPS_PER_SEQUENCE = 50
+MAX_NAME_CHARS = 200
+MAX_CHARS = {"subject": 300, "body": 50_000, "text": 1_600}  # 1,600: Twilio's SMS maximum
 _STEP_KEYS = {"type", "delay_minutes", "purpose", "channel", "subject", "body", "text"}
 _SEQUENCE_KEYS = {"name", "trigger_source", "trigger_event_type", "status", "settings", "steps"}
 
@@ -85,6 +92,9 @@ def load_sequence_file(path: str | Path) -> SequenceFile:
     items = raw.get("sequences")
     if not isinstance(items, list) or not items:
         raise InputError(f"{where}: 'sequences' must be a non-empty list")
+    if len(items) > MAX_SEQUENCES_PER_FILE:
+        raise InputError(f"{where}: {len(items)} sequences; at most {MAX_SEQUENCES_PER_FILE} "
+                         "per file")
     specs = tuple(parse_sequence(item, f"{where}: sequences[{i}]") for i, item in enumerate(items))
     names = [s.name for s in specs]
     for name in names:
@@ -95,9 +105,21 @@ def load_sequence_file(path: str | Path) -> SequenceFile:
 
 def _read(file: Path) -> Any:
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise InputError(f"{file}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"{file}: larger than {MAX_FILE_BYTES // 1024} KiB; a sequence file "
+                         "holds journeys, not data")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{file}: not UTF-8 text (a binary file?): byte {exc.start} "
+                         f"is 0x{data[exc.start]:02x}") from None
+    if "\x00" in text:
+        raise InputError(f"{file}: contains a NUL byte at offset {text.index(chr(0))} "
+                         "(a binary file?)")
     suffix = file.suffix.lower()
     try:
         if suffix == ".toml":
@@ -123,6 +145,8 @@ def parse_sequence(raw: Any, where: str) -> SequenceSpec:
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"{where}: 'name' is required")
+    if len(name) > MAX_NAME_CHARS:
+        raise InputError(f"{where}: 'name' is {len(name)} characters; at most {MAX_NAME_CHARS}")
     where = f"{where.rsplit(':', 1)[0]}: sequence {name.strip()!r}"
     unknown = set(raw) - _SEQUENCE_KEYS
     if unknown:
@@ -138,6 +162,8 @@ def parse_sequence(raw: Any, where: str) -> SequenceSpec:
     steps_raw = raw.get("steps")
     if not isinstance(steps_raw, list) or not steps_raw:
         raise InputError(f"{where}: 'steps' must be a non-empty list")
+    if len(steps_raw) > MAX_STEPS_PER_SEQUENCE:
+        raise InputError(f"{where}: {len(steps_raw)} steps; at most {MAX_STEPS_PER_SEQUENCE}")
     steps = tuple(parse_step(s, i, f"{where}, step {i + 1}") for i, s in enumerate(steps_raw))
     return SequenceSpec(name=name.strip(), trigger_source=raw["trigger_source"].strip(),
                         trigger_event_type=raw["trigger_event_type"].strip(), status=status,
@@ -202,6 +228,9 @@ def parse_step(raw: Any, order: int, where: str) -> StepSpec:
                 raise InputError(f"{where}: an email step needs '{key}'")
             config[key] = raw[key]
     for key, source in config.items():
+        if len(source) > MAX_CHARS[key]:
+            raise InputError(f"{where}: {key} is {len(source)} characters; at most "
+                             f"{MAX_CHARS[key]}")
         try:
             check_template(source)
         except TemplateProblem as exc:

@@ -1,29 +1,37 @@
 """Executing due steps: claim, plan, take the send key, send, record.
 
-Exactly once, in three short transactions per batch:
+Exactly once, in short transactions per batch:
 
 1. claim due enrollments (SKIP LOCKED), plan each one, and for every message to send
    insert its ledger row in review_requests under the unique send key
    '<enrollment>:<step>' -- BEFORE any provider is called -- and push the enrollment's
    next_step_at out by the send lease so no other worker picks it up;
-2. outside any transaction, mark a small chunk of rows in flight (committed), call the
-   channel for each, and move on to the next chunk;
-3. record every outcome and advance the enrollments.
+2. outside any transaction, render the messages, each on a time and size budget (a
+   template over budget fails its own step, with the reason, and nothing else);
+3. per chunk of `journeys.in_flight_chunk` messages: mark the chunk in flight
+   (committed), call the channel for each, then commit the chunk's outcomes and advance
+   its enrollments before the next chunk starts.
 
 A worker killed anywhere leaves either rows never marked in flight (sent later, for the
-first time) or rows in flight (marked 'unknown' by whoever finds them after the lease:
-never retried blindly). The unique send key means no second row, hence no second send.
+first time) or at most one chunk in flight (marked 'unknown' by whoever finds them after
+the lease: never retried blindly; `blippsync messages unknown` lists them and `messages
+release` sends again those known not to have reached the provider). The unique send key
+means no second row, hence no second send.
+
+A pass keeps claiming until nothing due is left, so an enrollment whose next step is due
+at once (an SMS with delay 0 after an email) goes on in the same pass.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -43,9 +51,14 @@ from blippsync.journeys import queries as q
 from blippsync.journeys.hours import parse_window, retry_delay_seconds
 from blippsync.journeys.planner import SMS_WINDOW_SECONDS, Outcome, Policy, Transition, plan
 from blippsync.journeys.render import RenderContext, render_step
-from blippsync.journeys.templates import TemplateProblem
+from blippsync.journeys.templates import RenderBudget, TemplateProblem, check_message_config
+from blippsync.retrying import RetryableFault, RetryPolicy, call_with_retries
+from blippsync.tenancy import REASON as CROSS_TENANT
+from blippsync.tenancy import refuse_cross_tenant
 
 log = logging.getLogger(__name__)
+RACE_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
+RECORD_RACE_POLICY = RetryPolicy(attempts=5, initial_seconds=0.05, jitter_seconds=0.05)
 
 
 @dataclass(frozen=True)
@@ -75,8 +88,9 @@ class _Pending:
     steps: list[Any]
     settings: Mapping[str, Any]
     attempts: int
-    message: Message | None  # None: rendering failed (error in `error`)
     channel: Channel
+    render: tuple[Any, Any, Any, str, str]  # step, customer, business, send key, token
+    message: Message | None = None  # None: not rendered (yet), or failed (`error` says why)
     error: str | None = None
     customer_id: uuid.UUID | None = None
     result: Any = None  # Delivery, DeliveryFailed or DeliveryUnknown
@@ -97,13 +111,17 @@ def execute_due_steps(db: Database, config: Config, plugins: Any, *,
     steps_cache: dict[uuid.UUID, tuple[dict[str, Any], list[Any]]] = {}
     total = ExecutionSummary()
     batches = 0
+    seen: set[tuple[uuid.UUID, int]] = set()  # (enrollment, step) claimed in this pass
     while max_batches is None or batches < max_batches:
         at = now or datetime.now(UTC)
-        summary = _run_batch(db, config, channels, policy, steps_cache, size, at)
+        summary, claimed = _run_batch(db, config, channels, policy, steps_cache, size, at)
         batches += 1
         total = total + summary
-        if summary.claimed < size:
+        # go on while something new was claimed: steps due at once run in this pass, and a
+        # row claimed again at the same step (no progress possible) ends it
+        if not claimed or claimed <= seen:
             break
+        seen |= claimed
     return total
 
 
@@ -124,34 +142,83 @@ def _channels(config: Config, plugins: Any) -> dict[str, Any]:
 
 def _run_batch(db: Database, config: Config, channels: dict[str, Any], policy: Policy,
                steps_cache: dict[uuid.UUID, tuple[dict[str, Any], list[Any]]], size: int,
-               now: datetime) -> ExecutionSummary:
+               now: datetime) -> tuple[ExecutionSummary, set[tuple[uuid.UUID, int]]]:
     with db.begin() as conn:
-        claimed, outcomes, pending, counts = _claim_and_plan(conn, config, channels, policy,
-                                                             steps_cache, size, now)
+        claimed, pending, counts = _claim_and_plan(conn, config, channels, policy, steps_cache,
+                                                   size, now)
     if not claimed:
-        return ExecutionSummary()
-    _deliver(db, config, pending, now)
-    with db.begin() as conn:
-        sent, failed, unknown, retrying, stops = _record(conn, config, pending, now)
+        return ExecutionSummary(), set()
+    _render(config, pending)  # outside any transaction, on a budget
+    tally: Counter[str] = Counter()
+    stops: Counter[str] = Counter()
+    unrendered = [p for p in pending if p.message is None]
+    sendable = [p for p in pending if p.message is not None]
+    size_in_flight = max(1, config["journeys.in_flight_chunk"])  # the most a crash leaves unknown
+    chunks = [unrendered] + [sendable[i:i + size_in_flight]
+                             for i in range(0, len(sendable), size_in_flight)]
+    for chunk in chunks:
+        if not chunk:
+            continue
+        if chunk is not unrendered:
+            _deliver(db, config, chunk, now)
+        # this chunk's outcomes, before the next chunk is sent; the outcomes are known, so a
+        # transaction that loses a deadlock to another worker is simply run again
+        outcome_counts, chunk_stops = call_with_retries(
+            functools.partial(_record_chunk, db, config, chunk, now), RECORD_RACE_POLICY,
+            what="recording outcomes", log=log)
+        tally.update(outcome_counts)
+        stops.update(chunk_stops)
     counts["completed"] += stops.pop("completed", 0)
     for reason, n in stops.items():
         counts["stopped"][reason] += n
-    return ExecutionSummary(claimed=claimed, sent=sent, failed=failed,
-                            unknown=unknown + counts["unknown"], retrying=retrying,
-                            deferred=counts["deferred"], completed=counts["completed"],
-                            stopped=dict(counts["stopped"]))
+    summary = ExecutionSummary(claimed=len(claimed), sent=tally["sent"], failed=tally["failed"],
+                               unknown=tally["unknown"] + counts["unknown"],
+                               retrying=tally["retrying"], deferred=counts["deferred"],
+                               completed=counts["completed"], stopped=dict(counts["stopped"]))
+    return summary, claimed
+
+
+def _record_chunk(db: Database, config: Config, chunk: list[_Pending], now: datetime
+                  ) -> tuple[Counter[str], Counter[str]]:
+    try:
+        with db.begin() as conn:
+            return _record(conn, config, chunk, now)
+    except sa.exc.OperationalError as exc:
+        state = getattr(exc.orig, "sqlstate", None)
+        if state in RACE_SQLSTATES:
+            raise RetryableFault(f"lost a race with another worker ({state})") from None
+        raise
+
+
+def _render(config: Config, pending: list[_Pending]) -> None:
+    """Render each message on the budget; a template problem fails only its own step."""
+    ctx = RenderContext.from_config(config)
+    budget = RenderBudget(seconds=float(config["journeys.render_timeout_seconds"]),
+                          max_chars=int(config["journeys.render_max_chars"]))
+    for p in pending:
+        step, customer, business, send_key, token = p.render
+        problem = _config_problem(json.dumps(step.message_config or {}, sort_keys=True), budget)
+        if problem:  # written past validation (the web app writes the table directly)
+            p.error = f"step {step.step_order + 1} template: {problem}"
+            continue
+        try:
+            p.message = render_step(ctx, step=step, customer=customer, business=business,
+                                    send_key=send_key, token=token, budget=budget)
+        except TemplateProblem as exc:
+            p.error = f"step {step.step_order + 1} template: {exc}"
 
 
 def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any],
                     policy: Policy, steps_cache: dict[uuid.UUID, tuple[dict[str, Any], list[Any]]],
-                    size: int, now: datetime) -> tuple[int, list[Outcome], list[_Pending], Any]:
+                    size: int, now: datetime
+                    ) -> tuple[set[tuple[uuid.UUID, int]], list[_Pending], Any]:
     active = [r.id for r in conn.execute(q.ACTIVE_SEQUENCE_IDS)]
     counts: dict[str, Any] = {"deferred": 0, "completed": 0, "unknown": 0, "stopped": Counter()}
     if not active:
-        return 0, [], [], counts
+        return set(), [], counts
     rows = conn.execute(q.CLAIM_DUE, {"sequences": active, "now": now, "limit": size}).all()
     if not rows:
-        return 0, [], [], counts
+        return set(), [], counts
     missing = [s for s in {r.sequence_id for r in rows} if s not in steps_cache]
     if missing:
         for row in conn.execute(q.SEQUENCE_STEPS, {"ids": missing}):
@@ -179,7 +246,6 @@ def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any
     pending: list[_Pending] = []
     new_ledger: list[tuple[Any, ...]] = []
     unknown: list[uuid.UUID] = []
-    ctx = RenderContext.from_config(config)
     for row in rows:
         settings, steps = steps_cache[row.sequence_id]
         customer = customers.get(row.customer_id)
@@ -187,6 +253,14 @@ def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any
         if customer is None or business is None:  # the customer row is gone (ON DELETE CASCADE)
             outcomes.append(Outcome(Transition(row.id, row.current_step, row.current_step,
                                                "stopped", "customer_deleted")))
+            continue
+        if customer.business_id != row.business_id:  # never message across businesses
+            refuse_cross_tenant(conn, table="customer_enrollments", column="customer_id",
+                                row_id=row.id, business_id=row.business_id,
+                                referenced_id=customer.id,
+                                referenced_business=customer.business_id, found_by="execution")
+            outcomes.append(Outcome(Transition(row.id, row.current_step, row.current_step,
+                                               "stopped", CROSS_TENANT)))
             continue
         out = plan(enrollment=row, steps=steps, settings=settings, customer=customer,
                    business=business, feedback_at=feedback.get(customer.id),
@@ -207,22 +281,14 @@ def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any
         ledger_id = out.send.ledger_id or uuid.uuid4()
         send_key = f"{row.id}:{out.send.step}"
         token = secrets.token_urlsafe(12)
-        message, error = None, None
-        try:
-            message = render_step(ctx, step=step, customer=customer, business=business,
-                                  send_key=send_key, token=token)
-        except TemplateProblem as exc:
-            error = str(exc)
         if out.send.ledger_id is None:
-            meta: dict[str, str | None] = {"send_key": send_key, "enrollment_id": str(row.id)}
-            if message is not None:
-                meta.update({"to": message.to, "subject": message.subject, "body": message.body})
+            meta = {"send_key": send_key, "enrollment_id": str(row.id)}
             new_ledger.append((ledger_id, business.id, customer.id, row.id, row.sequence_id,
                                out.send.step, step.message_purpose, "scheduled", step.channel,
                                send_key, token, 0, json.dumps(meta), now))
         pending.append(_Pending(ledger_id=ledger_id, transition=t, steps=steps, settings=settings,
-                                attempts=out.send.attempts, message=message,
-                                channel=channels[step.channel], error=error,
+                                attempts=out.send.attempts, channel=channels[step.channel],
+                                render=(step, customer, business, send_key, token),
                                 customer_id=customer.id))
     raw = driver_connection(conn)
     if new_ledger:
@@ -235,36 +301,47 @@ def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any
     _apply_transitions(raw, [o.transition for o in outcomes])
     for p in pending:  # phase 3 starts from the row as phase 1 left it
         p.transition = Transition(p.transition.enrollment_id, p.transition.step, p.transition.step)
-    return len(rows), outcomes, pending, counts
+    return {(r.id, r.current_step) for r in rows}, pending, counts
 
 
-def _deliver(db: Database, config: Config, pending: list[_Pending], now: datetime) -> None:
-    """Mark a chunk in flight (committed), then call the channel for each; repeat."""
-    sendable = [p for p in pending if p.message is not None]
-    size = max(1, config["journeys.in_flight_chunk"])  # the most a crash can leave unknown
-    for start in range(0, len(sendable), size):
-        chunk = sendable[start:start + size]
-        with db.begin() as conn:
-            marked = {r.id for r in conn.execute(
-                q.MARK_IN_FLIGHT, {"ids": [p.ledger_id for p in chunk], "now": now})}
-        for p in chunk:
-            if p.ledger_id not in marked:  # someone else owns it now: do not touch
-                p.message, p.error = None, "skip"
-                continue
-            p.attempts += 1
-            try:
-                # sendable holds only rendered messages
-                p.result = p.channel.send(cast(Message, p.message), config)
-            except (DeliveryFailed, DeliveryUnknown) as exc:
-                p.result = exc
-            except Exception as exc:  # a plugin bug: it may have sent, so: unknown
-                log.exception("channel %s failed unexpectedly", p.channel.name)
-                p.result = DeliveryUnknown(f"channel {p.channel.name} raised "
-                                           f"{type(exc).__name__}: {exc}")
+@functools.lru_cache(maxsize=1024)
+def _config_problem(config_json: str, budget: RenderBudget) -> str | None:
+    """Why a step's message_config cannot be used, checked once per distinct config."""
+    try:
+        check_message_config(json.loads(config_json), budget)
+    except TemplateProblem as exc:
+        return str(exc)
+    return None
+
+
+def _deliver(db: Database, config: Config, chunk: list[_Pending], now: datetime) -> None:
+    """Mark the chunk in flight with what it will send (committed), then call the channel
+    for each message of it."""
+    with db.begin() as conn:
+        metas = [json.dumps({"to": p.message.to, "subject": p.message.subject,
+                             "body": p.message.body}) for p in chunk if p.message is not None]
+        with driver_connection(conn).cursor() as cur:
+            cur.execute(q.MARK_IN_FLIGHT, [now, [p.ledger_id for p in chunk], metas],
+                        binary=True)
+            marked = {r[0] for r in cur.fetchall()}
+    for p in chunk:
+        if p.ledger_id not in marked:  # someone else owns it now: do not touch
+            p.message, p.error = None, "skip"
+            continue
+        p.attempts += 1
+        try:
+            # a chunk holds only rendered messages
+            p.result = p.channel.send(cast(Message, p.message), config)
+        except (DeliveryFailed, DeliveryUnknown) as exc:
+            p.result = exc
+        except Exception as exc:  # a plugin bug: it may have sent, so: unknown
+            log.exception("channel %s failed unexpectedly", p.channel.name)
+            p.result = DeliveryUnknown(f"channel {p.channel.name} raised "
+                                       f"{type(exc).__name__}: {exc}")
 
 
 def _record(conn: sa.Connection, config: Config, pending: list[_Pending],
-            now: datetime) -> tuple[int, int, int, int, Counter[str]]:
+            now: datetime) -> tuple[Counter[str], Counter[str]]:
     max_attempts = config["journeys.max_attempts"]
     backoff = config["journeys.retry_backoff_seconds"]
     ledger_rows: list[tuple[Any, ...]] = []
@@ -273,9 +350,9 @@ def _record(conn: sa.Connection, config: Config, pending: list[_Pending],
     sent = failed = unknown = retrying = 0
     stops: Counter[str] = Counter()
     for p in pending:
-        t = p.transition
         if p.error == "skip":
             continue
+        t = replace(p.transition, notes=list(p.transition.notes))  # a retry starts afresh
         result: Any = p.result if p.message is not None else \
             DeliveryFailed(p.error or "not rendered", retryable=False)
         step_no = t.step
@@ -308,16 +385,18 @@ def _record(conn: sa.Connection, config: Config, pending: list[_Pending],
                 else:
                     _advance_after(t, p.steps, now)
         transitions.append(t)
+    # enrollments first, in the order a claim locks them (it then marks ledger rows): a
+    # record and another worker's claim never wait on each other in a cycle
     raw = driver_connection(conn)
+    _apply_transitions(raw, transitions)
     if ledger_rows:
         with raw.cursor() as cur:
             cur.execute(q.RECORD_OUTCOMES, [list(c) for c in zip(*ledger_rows, strict=True)],
                         binary=True)
     if opt_outs:
         conn.execute(q.OPT_OUT_SMS, {"ids": opt_outs, "now": now})
-    _apply_transitions(raw, transitions)
     stops["completed"] = sum(t.status == "completed" for t in transitions)
-    return sent, failed, unknown, retrying, stops
+    return Counter(sent=sent, failed=failed, unknown=unknown, retrying=retrying), stops
 
 
 def _advance_after(t: Transition, steps: list[Any], now: datetime) -> None:

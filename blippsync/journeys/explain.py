@@ -14,7 +14,8 @@ from blippsync.journeys.rules import REASONS
 
 _CUSTOMER = sa.text("""
     SELECT c.id, c.business_id, b.name AS business, b.timezone, b.subscription_status, c.name,
-           c.email, c.phone, c.source, c.external_id, c.opted_out, c.archived, c.deleted_at,
+           c.email, c.phone, c.mobile_phone, c.phones, c.other_emails, c.source, c.external_id,
+           c.opted_out, c.archived, c.deleted_at,
            c.review_requests_allowed, c.sms_allowed, c.merged_into_id, c.created_at
     FROM public.customers c JOIN public.businesses b ON b.id = c.business_id WHERE c.id = :id
 """)
@@ -112,8 +113,10 @@ def story_lines(report: dict[str, Any]) -> list[str]:
                                  ("no SMS", c["sms_allowed"] is False),
                                  (f"merged into {c['merged_into_id']}", c["merged_into_id"]))
                  if on]
+        mobile = f" (SMS to mobile {c['mobile_phone']})" \
+            if c["mobile_phone"] and c["mobile_phone"] != c["phone"] else ""
         lines.append(f"Customer {c['name'] or '(no name)'} <{c['email'] or 'no email'}> "
-                     f"{c['phone'] or 'no phone'} of {c['business']} "
+                     f"{c['phone'] or 'no phone'}{mobile} of {c['business']} "
                      f"(subscription {c['subscription_status']}, {c['timezone']})"
                      + (f" [{', '.join(flags)}]" if flags else ""))
     ev = report.get("event")

@@ -29,7 +29,8 @@ _CLICK = sa.text("""
 """)
 _FIND_BY_PHONE = sa.text("""
     SELECT id FROM public.customers
-    WHERE business_id = :business_id AND phone = :phone AND deleted_at IS NULL
+    WHERE business_id = :business_id AND (phone = :phone OR mobile_phone = :phone)
+      AND deleted_at IS NULL
 """)
 _INSERT_INBOUND = sa.text("""
     INSERT INTO public.inbound_sms (business_id, customer_id, from_number, body, keyword,

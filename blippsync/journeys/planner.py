@@ -142,7 +142,7 @@ def _skip_reason(step: Any, customer: Any, clicked: bool) -> str | None:
     if step.channel == "sms":
         if customer.sms_allowed is False:
             return "customer does not accept SMS"
-        if not customer.phone or not E164.match(customer.phone):
+        if not customer.sms_phone or not E164.match(customer.sms_phone):
             return "no SMS-capable E.164 number"
     elif not customer.email:
         return "no email address"

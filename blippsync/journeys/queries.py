@@ -97,7 +97,8 @@ STOP_ARCHIVED_SEQUENCES = sa.text("""
 # Through the spec's (sequence_id, status, next_step_at) index: paused sequences are
 # simply not listed, so their enrollments wait where they are.
 CLAIM_DUE = sa.text("""
-    SELECT e.id, e.sequence_id, e.customer_id, e.current_step, e.enrolled_at, e.next_step_at
+    SELECT e.id, e.business_id, e.sequence_id, e.customer_id, e.current_step, e.enrolled_at,
+           e.next_step_at
     FROM public.customer_enrollments e
     WHERE e.sequence_id = ANY(:sequences) AND e.status = 'active' AND e.next_step_at <= :now
     ORDER BY e.next_step_at
@@ -116,7 +117,8 @@ SEQUENCE_STEPS = sa.text("""
 
 EXEC_CUSTOMERS = sa.text("""
     SELECT id, business_id, name, email, phone, opted_out, archived, deleted_at,
-           review_requests_allowed, sms_allowed, merged_into_id
+           review_requests_allowed, sms_allowed, merged_into_id,
+           coalesce(mobile_phone, phone) AS sms_phone  -- texts go to the mobile when known
     FROM public.customers WHERE id = ANY(:ids)
 """)
 
@@ -162,11 +164,14 @@ COPY_LEDGER = """
     FROM STDIN
 """
 
-MARK_IN_FLIGHT = sa.text("""
-    UPDATE public.review_requests SET in_flight_since = :now, attempts = attempts + 1
-    WHERE id = ANY(:ids) AND in_flight_since IS NULL AND status = 'scheduled'
-    RETURNING id
-""")
+# psycopg-level: now, ids, the rendered message of each (to, subject, body)
+MARK_IN_FLIGHT = """
+    UPDATE public.review_requests r
+    SET in_flight_since = %b, attempts = r.attempts + 1, metadata = r.metadata || u.message
+    FROM unnest(%b::uuid[], %b::text[]::jsonb[]) AS u(id, message)
+    WHERE r.id = u.id AND r.in_flight_since IS NULL AND r.status = 'scheduled'
+    RETURNING r.id
+"""
 
 MARK_UNKNOWN = sa.text("""
     UPDATE public.review_requests

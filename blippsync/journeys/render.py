@@ -11,7 +11,7 @@ from typing import Any
 
 from blippsync.channels import Message
 from blippsync.config import Config
-from blippsync.journeys.templates import TemplateProblem, render
+from blippsync.journeys.templates import DEFAULT_BUDGET, RenderBudget, TemplateProblem, render
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ def variables(ctx: RenderContext, customer: Any, business: Any, token: str) -> d
 
 
 def render_step(ctx: RenderContext, *, step: Any, customer: Any, business: Any, send_key: str,
-                token: str) -> Message:
+                token: str, budget: RenderBudget = DEFAULT_BUDGET) -> Message:
     """The message of an email or sms step; TemplateProblem when it cannot be made."""
     values = variables(ctx, customer, business, token)
     config = step.message_config or {}
@@ -53,13 +53,13 @@ def render_step(ctx: RenderContext, *, step: Any, customer: Any, business: Any, 
     common = dict(send_key=send_key, business_id=str(business.id), business_name=business.name,
                   customer_id=str(customer.id), metadata={"review_token": token})
     if step.channel == "sms":
-        text = render(config.get("text", ""), values)
+        text = render(config.get("text", ""), values, budget)
         if ctx.sms_footer and "stop" not in text.lower():
             text += ctx.sms_footer
-        return Message(kind="sms", to=customer.phone, body=text, **common)
+        return Message(kind="sms", to=customer.sms_phone, body=text, **common)
     return Message(kind="email", to=customer.email,
-                   subject=render(config.get("subject", ""), values),
-                   body=render(config.get("body", ""), values), **common)
+                   subject=render(config.get("subject", ""), values, budget),
+                   body=render(config.get("body", ""), values, budget), **common)
 
 
 def _mentions_review_link(config: dict[str, Any]) -> bool:

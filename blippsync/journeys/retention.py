@@ -56,9 +56,8 @@ def run_maintenance(db: Database, config: Config, *, now: datetime | None = None
     at = now or datetime.now(UTC)
     with db.begin() as conn:
         stopped = conn.execute(q.STOP_ARCHIVED_SEQUENCES).rowcount
-        merged = conn.execute(_MERGED).all()
-        for row in merged:
-            merge_customer_history(conn, row.id, row.merged_into_id)
+        merged = [row for row in conn.execute(_MERGED).all()
+                  if merge_customer_history(conn, row.id, row.merged_into_id)]
     before = at - timedelta(days=config["journeys.retention_days"])
     archived = 0
     while True:

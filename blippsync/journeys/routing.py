@@ -30,6 +30,8 @@ from blippsync.journeys.rules import (
     SequenceFacts,
     decide,
 )
+from blippsync.tenancy import REASON as CROSS_TENANT
+from blippsync.tenancy import refuse_cross_tenant
 
 MERGE_HOPS_MAX = 5
 
@@ -103,7 +105,16 @@ def _route_batch(conn: sa.Connection, config: Config, size: int, now: datetime) 
                                        enrollment_id=None, decision=SKIPPED, reason="historical"))
             continue
         customer = customers.get(event.customer_id) if event.customer_id else None
-        if customer is None or customer.business_id != event.business_id:
+        if customer is not None and customer.business_id != event.business_id:
+            refuse_cross_tenant(conn, table="trigger_events", column="customer_id",
+                                row_id=event.id, business_id=event.business_id,
+                                referenced_id=customer.id,
+                                referenced_business=customer.business_id, found_by="routing")
+            decisions.append(_Decision(**base, customer_id=None, sequence_id=None,
+                                       enrollment_id=None, decision=SKIPPED,
+                                       reason=CROSS_TENANT))
+            continue
+        if customer is None:
             decisions.append(_Decision(**base, customer_id=None, sequence_id=None,
                                        enrollment_id=None, decision=SKIPPED,
                                        reason="unknown_customer",

@@ -18,6 +18,8 @@ REASONS: dict[str, str] = {
     "enrolled": "enrolled",
     "historical": "a backfilled (historical) event never starts a journey",
     "unknown_customer": "the event names no customer we know",
+    "cross_tenant": "the event's customer belongs to another business: refused, recorded "
+                    "in blippsync.cross_tenant_links",
     "no_active_sequence": "no active sequence of the business starts on this event",
     "subscription_inactive": "the business's subscription is not active or trialing",
     "customer_deleted": "the customer was deleted",

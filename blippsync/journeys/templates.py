@@ -4,16 +4,30 @@ The sandbox keeps a template written in the web app from reaching Python interna
 `StrictUndefined` turns a typo that slipped past validation into a failed step rather
 than a message with a hole in it. Validation knows every variable and attribute a
 template may use, so `{{ customer.frist_name }}` is an error when the sequence is applied.
+
+Rendering runs on a budget (`RenderBudget`): at most so many seconds and characters. A
+template that loops for minutes or writes hundreds of megabytes fails its own step with
+the reason, instead of holding the executor and every other tenant's messages. The
+output is streamed and measured as it grows; operations that could build a huge string
+in one step (`*`, `**`, `center`, `indent`, `replace`, `lipsum`) are bounded up front; a
+loop that writes nothing is stopped by a watchdog that raises in the rendering thread
+when the time is up. Validation renders every template once with sample values on the
+same budget, so such a template is refused when it is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import ctypes
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import jinja2
-from jinja2 import nodes
+from jinja2 import filters, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 # Every variable a template may use, with the attributes each offers (None: a plain value).
@@ -25,16 +39,127 @@ VARIABLES: dict[str, frozenset[str] | None] = {
     "google_review_url": None,
 }
 
-_env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
-                            finalize=lambda value: "" if value is None else value)
+# What validation renders a template with: every variable set, of a plausible length.
+SAMPLE_VARIABLES: dict[str, Any] = {
+    "customer": {"name": "Alexandra Montgomery-Smith", "first_name": "Alexandra",
+                 "last_name": "Montgomery-Smith", "email": "alexandra@example.com",
+                 "phone": "+14155550100"},
+    "business": {"name": "Sparkle Plumbing Co", "phone": "+14155550199",
+                 "website_url": "https://plumbing.example.com",
+                 "google_review_url": "https://g.page/r/sample/review"},
+    "review_link": "https://links.example.com/r/sampletoken",
+    "feedback_link": "https://links.example.com/f/sampletoken",
+    "google_review_url": "https://g.page/r/sample/review",
+}
+MAX_POWER_EXPONENT = 64
 
 
 class TemplateProblem(ValueError):
     """A template that cannot be used; the message says why."""
 
 
-def check_template(source: str) -> None:
-    """Raise TemplateProblem for a syntax error or an unknown variable or attribute."""
+@dataclass(frozen=True)
+class RenderBudget:
+    """What one template may cost: wall time and output length."""
+
+    seconds: float = 2.0
+    max_chars: int = 100_000
+
+
+DEFAULT_BUDGET = RenderBudget()
+
+
+class _OverBudget(Exception):
+    """Raised inside a render that went past its budget (by the watchdog or a size check)."""
+
+
+_budget = threading.local()  # the budget of the render running on this thread
+
+
+def _max_chars() -> int:
+    return int(getattr(_budget, "max_chars", RenderBudget.max_chars))
+
+
+def _sized(length: int) -> None:
+    if length > _max_chars():
+        raise _OverBudget(f"it would write more than {_max_chars():,} characters")
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """The sandbox, with the operators that can build a huge value in one step bounded."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(times, int):
+                    _sized(len(seq) * times)
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER_EXPONENT:
+            raise _OverBudget(f"an exponent above {MAX_POWER_EXPONENT}")
+        return super().call_binop(context, operator, left, right)
+
+
+def _center(value: Any, width: int = 80) -> str:
+    _sized(int(width))
+    return filters.do_center(value, width)
+
+
+def _indent(value: Any, width: Any = 4, first: bool = False, blank: bool = False) -> str:
+    text = str(value)
+    _sized(len(text) + (text.count("\n") + 1) * (len(width) if isinstance(width, str)
+                                                  else int(width)))
+    return filters.do_indent(text, width, first, blank)
+
+
+def _replace(context: Any, value: Any, old: Any, new: Any, count: int | None = None) -> Any:
+    text, old_s, new_s = str(value), str(old), str(new)
+    hits = text.count(old_s) if old_s else len(text) + 1
+    _sized(len(text) + hits * max(0, len(new_s) - len(old_s)))
+    return filters.do_replace(context, value, old, new, count)
+
+
+_replace.jinja_pass_arg = filters.do_replace.jinja_pass_arg  # type: ignore[attr-defined]
+
+_env = _BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False,
+                       finalize=lambda value: "" if value is None else value)
+_env.filters.update(center=_center, indent=_indent, replace=_replace)
+_env.globals.pop("lipsum", None)
+
+
+@contextlib.contextmanager
+def _watchdog(seconds: float) -> Iterator[None]:
+    """Raise _OverBudget in this thread if the block runs longer than `seconds`.
+
+    Python checks for such an asynchronous exception between bytecodes, so even a loop
+    that writes nothing is stopped; a pending one is withdrawn if the block ends first."""
+    thread_id = threading.get_ident()
+    guard = threading.Lock()
+    state = {"running": True, "fired": False}
+
+    def fire() -> None:
+        with guard:
+            if state["running"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                                           ctypes.py_object(_OverBudget))
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        with guard:
+            state["running"] = False
+            if state["fired"]:  # raised already, or about to be: withdraw it
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
+
+
+def check_template(source: str, budget: RenderBudget = DEFAULT_BUDGET) -> None:
+    """Raise TemplateProblem for a syntax error, an unknown variable or attribute, or a
+    template that cannot render sample values within `budget`."""
     try:
         tree = _env.parse(source)
     except jinja2.TemplateSyntaxError as exc:
@@ -52,6 +177,26 @@ def check_template(source: str) -> None:
                 known = ", ".join(sorted(allowed or ()))
                 raise TemplateProblem(f"unknown template variable '{attr.node.name}.{attr.attr}'"
                                       + (f" (known: {known})" if known else ""))
+    render(source, SAMPLE_VARIABLES, budget)
+
+
+MESSAGE_KEYS = frozenset({"subject", "body", "text"})
+
+
+def check_message_config(config: Any, budget: RenderBudget = DEFAULT_BUDGET) -> None:
+    """A step's message_config as any writer may have left it: an object of template
+    strings (subject, body, text), each valid and renderable within `budget`."""
+    if not isinstance(config, Mapping):
+        raise TemplateProblem("message_config must be an object of templates")
+    for key, source in config.items():
+        if key not in MESSAGE_KEYS:
+            continue  # the web app may keep its own keys beside ours
+        if not isinstance(source, str):
+            raise TemplateProblem(f"{key} must be a string, not {type(source).__name__}")
+        try:
+            check_template(source, budget)
+        except TemplateProblem as exc:
+            raise TemplateProblem(f"{key}: {exc}") from None
 
 
 @lru_cache(maxsize=4096)
@@ -59,11 +204,30 @@ def _compiled(source: str) -> jinja2.Template:
     return _env.from_string(source)
 
 
-def render(source: str, variables: Mapping[str, Any]) -> str:
-    """Render; a failure raises TemplateProblem naming the cause."""
+def render(source: str, variables: Mapping[str, Any],
+           budget: RenderBudget = DEFAULT_BUDGET) -> str:
+    """Render within `budget`; a failure raises TemplateProblem naming the cause."""
+    template = _compiled(source)
+    started = time.monotonic()
+    parts: list[str] = []
+    length = 0
+    _budget.max_chars = budget.max_chars
     try:
-        return _compiled(source).render(variables).strip()
+        with _watchdog(budget.seconds):
+            for part in template.generate(variables):
+                parts.append(part)
+                length += len(part)
+                if length > budget.max_chars:
+                    raise _OverBudget(f"it writes more than {budget.max_chars:,} characters")
+                if time.monotonic() - started > budget.seconds:
+                    raise _OverBudget(f"it takes more than {budget.seconds:g}s")
+    except _OverBudget as exc:
+        why = str(exc) or f"it takes more than {budget.seconds:g}s"
+        raise TemplateProblem(f"template is too expensive to render: {why}") from None
     except jinja2.UndefinedError as exc:
         raise TemplateProblem(f"template needs a value it does not have: {exc.message}") from None
     except jinja2.TemplateError as exc:
         raise TemplateProblem(f"template failed: {exc}") from None
+    except (OverflowError, MemoryError, RecursionError) as exc:
+        raise TemplateProblem(f"template failed: {type(exc).__name__}") from None
+    return "".join(parts).strip()

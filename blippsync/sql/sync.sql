@@ -4,6 +4,20 @@
 -- one pass per connection at a time, across processes and machines
 SELECT pg_try_advisory_lock(hashtextextended('blippsync:connection:' || CAST(:id AS text), 0))
 
+-- name: lock_holder
+-- who holds the connection's lock: the PostgreSQL backend and what it is doing
+SELECT a.pid, a.application_name, a.client_addr, a.backend_start, a.state, a.state_change
+FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.classid = CAST((hashtextextended('blippsync:connection:' || CAST(:id AS text), 0) >> 32)
+                       & 4294967295 AS oid)
+  AND l.objid = CAST(hashtextextended('blippsync:connection:' || CAST(:id AS text), 0)
+                     & 4294967295 AS oid)
+LIMIT 1
+
+-- name: connection_exists
+SELECT EXISTS (SELECT 1 FROM public.connections WHERE id = :id)
+
 -- name: unlock_connection
 SELECT pg_advisory_unlock(hashtextextended('blippsync:connection:' || CAST(:id AS text), 0))
 

@@ -32,9 +32,16 @@ import httpx
 from blippsync.connector import Connector, ConnectorContext, TokenProvider
 from blippsync.errors import BlippsyncError
 from blippsync.plugins import load_plugins
-from blippsync.records import Checkpoint, CustomerMerge, CustomerRecord, EventRecord, Rejected
+from blippsync.records import (
+    Checkpoint,
+    CustomerMerge,
+    CustomerRecord,
+    EventRecord,
+    Note,
+    Rejected,
+)
 
-RECORD_TYPES = (CustomerRecord, EventRecord, CustomerMerge, Rejected, Checkpoint)
+RECORD_TYPES = (CustomerRecord, EventRecord, CustomerMerge, Rejected, Note, Checkpoint)
 
 
 def make_context(*, cursor: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None

@@ -22,6 +22,7 @@ from blippsync.database import Database
 from blippsync.errors import ConfigError
 from blippsync.redaction import register_secret
 from blippsync.vault.keys import KeyRing, load_keyring
+from blippsync.vault.store import connection_sealed_at
 
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 _READ = sa.text("SELECT credentials FROM public.connections WHERE id = :id")
@@ -38,8 +39,9 @@ def store_credentials(db: Database, config: Config, business_id: uuid.UUID,
     with db.begin() as conn:
         connection = ensure_connection(conn, business_id, connector_name, account_id)
         conn.execute(_LOCK, {"key": f"vault:connections:{connection.id}"})
-        stored = _read(conn, connection.id, ring)
-        sealed = ring.encrypt(json.dumps({**stored, **values}))
+        stored = _read(conn, connection, ring)
+        sealed = ring.encrypt(json.dumps({**stored, **values}),
+                              connection_sealed_at(connection, "credentials"))
         conn.execute(_WRITE, {"id": connection.id, "sealed": sealed})
     return connection
 
@@ -52,7 +54,7 @@ def connector_credentials(db: Database, config: Config, connection: Connection,
         return {}
     with db.connect() as conn:
         sealed = conn.execute(_READ, {"id": connection.id}).scalar()
-    stored = _open(load_keyring(config), sealed, connection.id) if sealed else {}
+    stored = _open(load_keyring(config), sealed, connection) if sealed else {}
     found: dict[str, str] = {}
     for name in names:
         value = stored.get(name) or settings.get(name)
@@ -70,12 +72,13 @@ def connector_credentials(db: Database, config: Config, connection: Connection,
     return found
 
 
-def _read(conn: sa.Connection, connection_id: uuid.UUID, ring: KeyRing) -> dict[str, str]:
-    sealed = conn.execute(_READ, {"id": connection_id}).scalar()
-    return _open(ring, sealed, connection_id) if sealed else {}
+def _read(conn: sa.Connection, connection: Connection, ring: KeyRing) -> dict[str, str]:
+    sealed = conn.execute(_READ, {"id": connection.id}).scalar()
+    return _open(ring, sealed, connection) if sealed else {}
 
 
-def _open(ring: KeyRing, sealed: str, connection_id: uuid.UUID) -> dict[str, str]:
-    values = json.loads(ring.decrypt(sealed, where=f"connections.credentials of connection "
-                                                   f"{connection_id}"))
+def _open(ring: KeyRing, sealed: str, connection: Connection) -> dict[str, str]:
+    values = json.loads(ring.decrypt(sealed, connection_sealed_at(connection, "credentials"),
+                                     where=f"connections.credentials of connection "
+                                           f"{connection.id}"))
     return {k: v for k, v in values.items() if isinstance(v, str)}

@@ -4,7 +4,12 @@ A key is 32 random bytes written as url-safe base64. Its id is derived from the 
 itself (first 8 hex digits of its SHA-256), so operators handle one string per key and a
 ciphertext always says which key made it:
 
-    bsv1:<key id>:<base64url(nonce || ciphertext+tag)>
+    bsv2:<key id>:<base64url(nonce || ciphertext+tag)>
+
+A bsv2 ciphertext is bound to where it is stored (associated data: table, column, business
+and row, see `SealedAt`), so a value copied into another row, column or business does not
+open. bsv1 (constant associated data, before binding) still opens, so existing rows keep
+working; every write seals bsv2 and `blippsync keys rotate` rewrites what is left.
 
 The first key of the ring encrypts; every key decrypts. Keys come from
 BLIPPSYNC_ENCRYPTION_KEYS (comma-separated) or `encryption.key_file` (one key per line,
@@ -17,7 +22,8 @@ import base64
 import binascii
 import hashlib
 import os
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -26,10 +32,25 @@ from blippsync.config import Config
 from blippsync.errors import ConfigError
 from blippsync.redaction import register_secret
 
-PREFIX = "bsv1"
+PREFIX = "bsv2"
+LEGACY_PREFIX = "bsv1"  # unbound: read, never written
 KEY_BYTES = 32
 NONCE_BYTES = 12
-_AAD = b"blippsync-vault/v1"
+_LEGACY_AAD = b"blippsync-vault/v1"
+
+
+@dataclass(frozen=True)
+class SealedAt:
+    """Where a ciphertext is stored; its associated data, so it opens only there."""
+
+    table: str
+    column: str
+    business_id: uuid.UUID | str
+    row: uuid.UUID | str  # the row's unique key within the table
+
+    def associated_data(self) -> bytes:
+        return (f"blippsync-vault/v2\n{self.table}.{self.column}\n{self.business_id}\n"
+                f"{self.row}").encode()
 
 
 class DecryptError(ConfigError):
@@ -46,32 +67,34 @@ def key_id(key: bytes) -> str:
 
 
 def is_ciphertext(value: str | None) -> bool:
-    return bool(value) and value.startswith(PREFIX + ":")  # type: ignore[union-attr]
+    return bool(value) and value.startswith(  # type: ignore[union-attr]
+        (PREFIX + ":", LEGACY_PREFIX + ":"))
 
 
 def ciphertext_key_id(value: str) -> str | None:
     parts = value.split(":", 2)
-    return parts[1] if len(parts) == 3 and parts[0] == PREFIX else None
+    return parts[1] if len(parts) == 3 and parts[0] in (PREFIX, LEGACY_PREFIX) else None
 
 
 @dataclass(frozen=True)
 class KeyRing:
     """Named AES-GCM keys; `current` encrypts, all decrypt."""
 
-    keys: tuple[tuple[str, bytes], ...]  # (key id, key), current first
+    keys: tuple[tuple[str, bytes], ...] = field(repr=False)  # (key id, key), current first
 
     @property
     def current_id(self) -> str:
         return self.keys[0][0]
 
-    def encrypt(self, plaintext: str) -> str:
+    def encrypt(self, plaintext: str, at: SealedAt) -> str:
         kid, key = self.keys[0]
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), _AAD)
+        sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), at.associated_data())
         return f"{PREFIX}:{kid}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
-    def decrypt(self, value: str, *, where: str = "a stored token") -> str:
-        """The plaintext, registered with the log redactor before it is returned."""
+    def decrypt(self, value: str, at: SealedAt, *, where: str = "a stored token") -> str:
+        """The plaintext, registered with the log redactor before it is returned. A bsv2
+        value opens only where it was sealed (`at`)."""
         kid = ciphertext_key_id(value)
         if kid is None:
             raise DecryptError(f"{where} is not a blippsync ciphertext (plaintext in the "
@@ -82,15 +105,17 @@ class KeyRing:
                                f"configured keys ({', '.join(k for k, _ in self.keys)})")
         try:
             raw = base64.urlsafe_b64decode(value.split(":", 2)[2])
-            plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _AAD).decode()
+            aad = at.associated_data() if value.startswith(PREFIX + ":") else _LEGACY_AAD
+            plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad).decode()
         except (InvalidTag, binascii.Error, ValueError):
-            raise DecryptError(f"{where} cannot be decrypted with key {kid} "
-                               "(corrupted or tampered)") from None
+            raise DecryptError(f"{where} cannot be decrypted with key {kid} (corrupted, "
+                               "tampered, or copied from another row or business)") from None
         register_secret(plain)
         return plain
 
     def is_current(self, value: str) -> bool:
-        return ciphertext_key_id(value) == self.current_id
+        """Sealed bound (bsv2) under the current key: nothing for a rotation to do."""
+        return value.startswith(f"{PREFIX}:{self.current_id}:")
 
 
 def parse_key(text: str, where: str) -> tuple[str, bytes]:

@@ -6,8 +6,8 @@ call the token endpoint, and commit the new pair, the refresh token it replaced 
 expiry at once, before anything else can fail.
 
 Failures, by what the provider may have done:
-- unreachable, 5xx, 429: nothing happened there; retried with backoff inside the lock,
-  then TransientError. Nothing is marked.
+- unreachable, 5xx, 429: nothing happened there; retried in place with jittered backoff
+  inside the lock (blippsync.retrying), then TransientError. Nothing is marked.
 - answer lost (timeout or dropped connection after sending): the provider may have
   rotated the token already. We retry with the same token; a provider with a grace period
   (Intuit keeps the previous token valid for a while) answers and we recover. If it
@@ -19,8 +19,8 @@ Failures, by what the provider may have done:
 
 from __future__ import annotations
 
+import functools
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -33,6 +33,7 @@ from blippsync.connections import Connection
 from blippsync.connector import OAuthCapableConnector, OAuthClientSpec
 from blippsync.database import Database
 from blippsync.errors import AuthError, BlippsyncError, ConfigError, TransientError
+from blippsync.retrying import RetryableFault, RetryPolicy, call_with_retries
 from blippsync.vault import oauth
 from blippsync.vault.keys import KeyRing
 from blippsync.vault.store import Tokens, TokenStore
@@ -100,37 +101,29 @@ class Refresher:
 
     def _exchange(self, conn: Any, current: Tokens) -> Tokens | BlippsyncError:
         assert current.refresh_token is not None
-        lost: oauth.TokenEndpointError | None = None
+        lost: list[oauth.TokenEndpointError] = []
         tokens_to_try = [current.refresh_token]
         previous = current.previous_refresh_token
         if previous and previous != current.refresh_token:
             tokens_to_try.append(previous)
-        attempt = 0
-        while tokens_to_try:
-            used = tokens_to_try[0]
+        policy = RetryPolicy(attempts=self.attempts, initial_seconds=REFRESH_BACKOFF_SECONDS,
+                             max_seconds=REFRESH_BACKOFF_MAX_SECONDS,
+                             jitter_seconds=REFRESH_BACKOFF_SECONDS)
+        for n, used in enumerate(tokens_to_try):
             try:
-                response = oauth.refresh_grant(self.http, self.spec, used)
+                response = call_with_retries(functools.partial(self._grant, used, lost), policy,
+                                             what=f"{self._name()}: token refresh", log=log,
+                                             sleep=self.sleep)
+            except TransientError as exc:
+                return exc
             except oauth.TokenEndpointError as exc:
                 tid = f" intuit_tid={exc.intuit_tid}" if exc.intuit_tid else ""
-                if exc.kind in (oauth.UNSENT, oauth.TRANSIENT, oauth.LOST):
-                    lost = exc if exc.kind == oauth.LOST else lost
-                    attempt += 1
-                    if attempt >= self.attempts:
-                        return TransientError(f"{self._name()}: token refresh failed {attempt} "
-                                              f"times, will retry later: {exc}{tid}")
-                    delay = min(REFRESH_BACKOFF_SECONDS * 2 ** (attempt - 1),
-                                REFRESH_BACKOFF_MAX_SECONDS) * random.uniform(0.8, 1.2)
-                    log.warning("%s: token refresh attempt %d failed (%s)%s; retrying in %.1fs",
-                                self._name(), attempt, exc, tid, delay)
-                    self.sleep(delay)
-                    continue
                 if exc.kind == oauth.INVALID_GRANT:
-                    tokens_to_try.pop(0)
-                    if tokens_to_try:
+                    if n + 1 < len(tokens_to_try):
                         log.warning("%s: refresh token refused (%s)%s; retrying once with the "
                                     "previous refresh token", self._name(), exc, tid)
                         continue
-                    reason = (LOST_AND_ROTATED.format(detail=str(lost)) if lost
+                    reason = (LOST_AND_ROTATED.format(detail=str(lost[-1])) if lost
                               else f"refresh token refused by the provider: {exc}")
                     self.store.mark(conn, self.connection, "token_expired", reason)
                     log.error("%s: marked token_expired: %s%s", self._name(), reason, tid)
@@ -141,8 +134,21 @@ class Refresher:
                                        f"secret ({exc}){tid}; check the {self.connection.connector}"
                                        " client_id/client_secret settings")
                 return AuthError(f"{self._name()}: {exc}{tid}")
-            return self._store(conn, current, used, response, lost)
+            return self._store(conn, current, used, response, lost[-1] if lost else None)
         raise AssertionError("unreachable")
+
+    def _grant(self, refresh_token: str, lost: list[oauth.TokenEndpointError]
+               ) -> oauth.TokenResponse:
+        """One refresh grant; unsent, lost (noted) and 5xx/429 answers are retryable."""
+        try:
+            return oauth.refresh_grant(self.http, self.spec, refresh_token)
+        except oauth.TokenEndpointError as exc:
+            if exc.kind not in (oauth.UNSENT, oauth.TRANSIENT, oauth.LOST):
+                raise
+            if exc.kind == oauth.LOST:
+                lost.append(exc)
+            tid = f" intuit_tid={exc.intuit_tid}" if exc.intuit_tid else ""
+            raise RetryableFault(f"{exc}{tid}") from None
 
     def _store(self, conn: Any, current: Tokens, used: str, response: oauth.TokenResponse,
                lost: oauth.TokenEndpointError | None) -> Tokens:

@@ -1,5 +1,8 @@
 """`keys rotate`: re-encrypt every stored token under the current key, resumably.
 
+It also rewrites unbound bsv1 ciphertexts as bsv2, bound to their table, column, business
+and row (run it once after upgrading; reads accept bsv1 meanwhile).
+
 Rows are visited in id order in small batches, each committed on its own, and only
 values not yet under the current key are touched, so an interrupted rotation simply
 continues. Every update is a compare-and-set on the old ciphertexts: a refresh that wrote
@@ -14,6 +17,7 @@ import sqlalchemy as sa
 
 from blippsync.database import Database
 from blippsync.vault.keys import PREFIX, KeyRing, ciphertext_key_id, is_ciphertext
+from blippsync.vault.store import ROW_KEY_COLUMN, sealed_at
 
 BATCH_ROWS = 200
 # table -> sealed columns (constants, never user input)
@@ -36,7 +40,8 @@ def rotate_keys(db: Database, ring: KeyRing, batch_rows: int = BATCH_ROWS) -> Ro
     for table, columns in SEALED_COLUMNS.items():
         report.reencrypted[table] = 0
         stale = " OR ".join(f"({c} IS NOT NULL AND {c} NOT LIKE :current)" for c in columns)
-        select = sa.text(f"SELECT id, {', '.join(columns)} FROM public.{table} "
+        select = sa.text(f"SELECT id, business_id, {ROW_KEY_COLUMN[table]} AS row_key, "
+                         f"{', '.join(columns)} FROM public.{table} "
                          f"WHERE id > :after AND ({stale}) ORDER BY id LIMIT :n")
         sets = ", ".join(f"{c} = :new_{c}" for c in columns)
         same = " AND ".join(f"{c} IS NOT DISTINCT FROM :old_{c}" for c in columns)
@@ -57,7 +62,9 @@ def rotate_keys(db: Database, ring: KeyRing, batch_rows: int = BATCH_ROWS) -> Ro
                         if not is_ciphertext(old) or ciphertext_key_id(old) is None:
                             report.not_ciphertext += 1
                             continue
-                        params[f"new_{c}"] = ring.encrypt(ring.decrypt(old, where=f"{table}.{c}"))
+                        at = sealed_at(table, c, row.business_id, row.row_key)
+                        params[f"new_{c}"] = ring.encrypt(
+                            ring.decrypt(old, at, where=f"{table}.{c}"), at)
                         changed += 1
                     if changed:
                         if conn.execute(update, params).rowcount:

@@ -18,7 +18,7 @@ from typing import Protocol
 import sqlalchemy as sa
 
 from blippsync.connections import Connection
-from blippsync.vault.keys import KeyRing
+from blippsync.vault.keys import KeyRing, SealedAt
 
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 _MIRROR = sa.text("""UPDATE public.connections SET token_expires_at = :expires_at,
@@ -40,12 +40,23 @@ class Tokens:
     status_reason: str | None = None
 
 
-def _seal(ring: KeyRing, value: str | None) -> str | None:
-    return ring.encrypt(value) if value else None
+# How each sealed table names the row a ciphertext is bound to: integrations_* hold one row
+# per business (the business is the row's key), connections one per connection.
+ROW_KEY_COLUMN = {"integrations_quickbooks": "business_id", "integrations_jobber": "business_id",
+                  "connections": "id"}
 
 
-def _open(ring: KeyRing, value: str | None, where: str) -> str | None:
-    return ring.decrypt(value, where=where) if value else None
+def sealed_at(table: str, column: str, business_id: object, row_key: object) -> SealedAt:
+    return SealedAt(table=table, column=column, business_id=str(business_id), row=str(row_key))
+
+
+def _seal(ring: KeyRing, value: str | None, at: SealedAt) -> str | None:
+    return ring.encrypt(value, at) if value else None
+
+
+def _open(ring: KeyRing, value: str | None, at: SealedAt) -> str | None:
+    where = f"{at.table}.{at.column} of business {at.business_id}"
+    return ring.decrypt(value, at, where=where) if value else None
 
 
 class TokenStore(Protocol):
@@ -78,6 +89,9 @@ class IntegrationStore:
     def lock(self, conn: sa.Connection, connection: Connection) -> None:
         conn.execute(_LOCK, {"key": f"vault:{self.table}:{connection.business_id}"})
 
+    def _at(self, connection: Connection, column: str) -> SealedAt:
+        return sealed_at(self.table, column, connection.business_id, connection.business_id)
+
     def read(self, conn: sa.Connection, connection: Connection, ring: KeyRing) -> Tokens | None:
         row = conn.execute(self._sql(
             """SELECT access_token, refresh_token, previous_refresh_token, token_expires_at,
@@ -85,11 +99,12 @@ class IntegrationStore:
                FROM {t} WHERE business_id = :b"""), {"b": connection.business_id}).one_or_none()
         if row is None:
             return None
-        where = f"{self.table}.%s of business {connection.business_id}"
-        return Tokens(access_token=_open(ring, row.access_token, where % "access_token"),
-                      refresh_token=_open(ring, row.refresh_token, where % "refresh_token"),
-                      previous_refresh_token=_open(ring, row.previous_refresh_token,
-                                                   where % "previous_refresh_token"),
+        return Tokens(access_token=_open(ring, row.access_token, self._at(connection,
+                                                                          "access_token")),
+                      refresh_token=_open(ring, row.refresh_token, self._at(connection,
+                                                                            "refresh_token")),
+                      previous_refresh_token=_open(ring, row.previous_refresh_token, self._at(
+                          connection, "previous_refresh_token")),
                       expires_at=row.token_expires_at, status=row.connection_status,
                       status_reason=row.status_reason)
 
@@ -105,8 +120,11 @@ class IntegrationStore:
                     token_expires_at = :x, connection_status = 'connected',
                     status_reason = NULL{extra}"""),
             {"b": connection.business_id, "acct": connection.account_id or None,
-             "a": _seal(ring, tokens.access_token), "r": _seal(ring, tokens.refresh_token),
-             "p": _seal(ring, tokens.previous_refresh_token), "x": tokens.expires_at,
+             "a": _seal(ring, tokens.access_token, self._at(connection, "access_token")),
+             "r": _seal(ring, tokens.refresh_token, self._at(connection, "refresh_token")),
+             "p": _seal(ring, tokens.previous_refresh_token,
+                        self._at(connection, "previous_refresh_token")),
+             "x": tokens.expires_at,
              "rx": tokens.refresh_expires_at})
         conn.execute(_MIRROR, {"id": connection.id, "expires_at": tokens.expires_at})
 
@@ -118,6 +136,11 @@ class IntegrationStore:
                                        status_reason = :r{clear} WHERE business_id = :b"""),
                      {"b": connection.business_id, "s": status, "r": reason})
         conn.execute(_MARK_CONNECTION, {"id": connection.id, "status": status, "reason": reason})
+
+
+def connection_sealed_at(connection: Connection, column: str) -> SealedAt:
+    """Where a value sealed into connections.<column> of this connection lives."""
+    return sealed_at("connections", column, connection.business_id, connection.id)
 
 
 @dataclass(frozen=True)
@@ -134,10 +157,10 @@ class CredentialsStore:
                FROM public.connections WHERE id = :id"""), {"id": connection.id}).one_or_none()
         if row is None or row.credentials is None:
             return None
-        where = f"connections.%s of connection {connection.id}"
-        current = json.loads(_open(ring, row.credentials, where % "credentials") or "{}")
-        previous = json.loads(_open(ring, row.previous_credentials,
-                                    where % "previous_credentials") or "{}")
+        at, previous_at = (connection_sealed_at(connection, "credentials"),
+                           connection_sealed_at(connection, "previous_credentials"))
+        current = json.loads(_open(ring, row.credentials, at) or "{}")
+        previous = json.loads(_open(ring, row.previous_credentials, previous_at) or "{}")
         return Tokens(access_token=current.get("access_token"),
                       refresh_token=current.get("refresh_token"),
                       previous_refresh_token=previous.get("refresh_token"),
@@ -153,8 +176,12 @@ class CredentialsStore:
             """UPDATE public.connections SET credentials = :c, previous_credentials = :p,
                    token_expires_at = :x, status = 'connected', status_reason = NULL
                WHERE id = :id"""),
-            {"id": connection.id, "c": ring.encrypt(json.dumps(current)),
-             "p": ring.encrypt(json.dumps(previous)) if previous else None,
+            {"id": connection.id,
+             "c": ring.encrypt(json.dumps(current),
+                               connection_sealed_at(connection, "credentials")),
+             "p": ring.encrypt(json.dumps(previous),
+                               connection_sealed_at(connection, "previous_credentials"))
+             if previous else None,
              "x": tokens.expires_at})
 
     def mark(self, conn: sa.Connection, connection: Connection, status: str,

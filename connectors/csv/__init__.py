@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from blippsync.connector import ConnectorContext
 from blippsync.errors import ConfigError
 from blippsync.hookspecs import hookimpl
-from blippsync.records import Checkpoint, Record, Rejected
-from connectors.csv.columns import check_mapping
+from blippsync.records import Checkpoint, Note, Record, Rejected
+from connectors.csv.columns import ColumnPlan, check_mapping
 from connectors.csv.convert import RowConverter, derived_external_id
 from connectors.csv.dates import DateParser
 from connectors.csv.filefacts import inspect_file
@@ -54,6 +54,8 @@ class CsvConnector:
             rows_done, line_done = int(previous["rows_done"]), int(previous["line"])
             ctx.log.info("csv %s: resuming after row %d (line %d)", path.name, rows_done,
                          line_done)
+        else:  # the column report belongs to the run that read the file's top
+            yield from column_report(layout.plan, path.name)
         cursor = {"file_sha256": facts.sha256, "file": path.name, "complete": False}
         end = line_done
         for line, cells, end in read_records(path, facts, layout.delimiter, line_done):
@@ -65,6 +67,22 @@ class CsvConnector:
             if rows_done % CHECKPOINT_ROWS == 0:
                 yield Checkpoint({**cursor, "rows_done": rows_done, "line": end})
         yield Checkpoint({**cursor, "rows_done": rows_done, "line": end, "complete": True})
+
+
+def column_report(plan: ColumnPlan, file_name: str) -> Iterator[Note]:
+    """Which columns were read as what and which were ignored, and a warning when nothing
+    in the file can reach a customer (no email or phone column)."""
+    mapped = plan.describe()
+    ignored = plan.ignored()
+    shown = "; ".join(f"{f} <- {', '.join(repr(h) for h in hs)}" for f, hs in mapped.items())
+    yield Note(f"columns read: {shown}" + (f"; ignored: {', '.join(repr(h) for h in ignored)}"
+                                           if ignored else ""),
+               file_name, data={"mapped": mapped, "ignored": ignored})
+    if not plan.contactable:
+        yield Note("WARNING: no email or phone column was recognised, so these customers "
+                   "cannot be contacted; name the column in the csv.columns setting (for "
+                   "example columns = { email = \"Courriel\" }) if the file has one",
+                   file_name, data={"warning": "no_contact_columns"})
 
 
 def _date_parser(settings: Any) -> DateParser:

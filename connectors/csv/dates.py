@@ -47,10 +47,13 @@ class DateParser:
 
     def _parse(self, text: str) -> tuple[datetime, str]:
         if len(text) >= 10 and text[4] == "-" and text[7] == "-" and text[:4].isdigit():
-            parsed = datetime.fromisoformat(text)
             if len(text) == 10:
-                return self._at_noon(parsed.date())
-            return self._at_time(parsed)
+                return self._at_noon(date.fromisoformat(text))
+            if text.upper().endswith(("AM", "PM")):  # Excel's "2026-12-01 2:30 PM"
+                day_part, _, time_part = text.partition(" ")
+                return self._at_time(datetime.combine(date.fromisoformat(day_part),
+                                                      _parse_time(time_part)))
+            return self._at_time(datetime.fromisoformat(text))
         day_text, _, time_text = text.partition(" ")
         if "/" in day_text or "." in day_text:
             day = self._numeric_day(day_text)

@@ -19,6 +19,10 @@ from pathlib import Path
 from connectors.csv.filefacts import FileFacts
 
 DELIMITERS = (",", ";", "\t")
+# csv's default cell limit (128 KiB) turns a long pasted note into a "never closed quote";
+# a cell is read whole up to this size, and a mapped one that long is set aside later
+MAX_CELL_BYTES = 64 << 20
+csv.field_size_limit(max(csv.field_size_limit(), MAX_CELL_BYTES))
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 

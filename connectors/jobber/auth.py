@@ -51,6 +51,24 @@ def jwt_claims(token: str) -> dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
+def token_account(access_token: str) -> str | None:
+    """The numeric account id a Jobber access token was issued for (its `account_id`
+    claim), or None when the token does not say."""
+    value = jwt_claims(access_token).get("account_id")
+    return str(value) if isinstance(value, int | str) and str(value).isdigit() else None
+
+
+def account_number(encoded_id: str) -> str | None:
+    """The number in an account EncodedId (base64 of gid://Jobber/Account/<n>), if any."""
+    try:
+        text = base64.b64decode(encoded_id + "=" * (-len(encoded_id) % 4), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    prefix = "gid://Jobber/Account/"
+    number = text[len(prefix):] if text.startswith(prefix) else ""
+    return number if number.isdigit() else None
+
+
 def token_expiry(token_response: Mapping[str, Any], now: datetime) -> datetime:
     """JWT `exp`, else `expires_at`, else an hour from `now` (never `expires_in`)."""
     exp = jwt_claims(str(token_response.get("access_token") or "")).get("exp")

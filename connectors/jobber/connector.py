@@ -16,7 +16,7 @@ from blippsync.errors import AuthError
 from blippsync.records import Record
 from connectors.jobber import auth, queries, webhooks
 from connectors.jobber.fetch import fetch_notices
-from connectors.jobber.graphql import GraphQLClient
+from connectors.jobber.graphql import GraphQLClient, retry_policy
 from connectors.jobber.incremental import run_pass
 from connectors.jobber.mapping import INVOICE_PAID, JOB_COMPLETED
 from connectors.jobber.settings import JobberSettings
@@ -72,11 +72,22 @@ class JobberConnector:
         s = settings or JobberSettings.from_mapping(ctx.settings)
         return GraphQLClient(ctx.http, s.graphql_url, s.api_version, ctx.tokens, ctx.log,
                              timeout_seconds=s.request_timeout_seconds,
+                             policy=retry_policy(s.backoff_seconds),
                              on_throttle_wait=ctx.on_throttle_wait)
 
     def account_id(self, ctx: ConnectorContext, gql: GraphQLClient) -> str:
-        """The Jobber account id (EncodedId) that dedupe keys name."""
+        """The Jobber account id (EncodedId) that dedupe keys name. A token must belong to
+        the connection's account: Jobber's API has no account in its URL, so a token copied
+        from another account would quietly sync (and rotate) that account instead. The
+        token's own `account_id` claim says which account it serves."""
         if ctx.account_id:
+            if ctx.tokens is not None:
+                token_account = auth.token_account(ctx.tokens.access_token())
+                expected = auth.account_number(ctx.account_id)
+                if None not in (token_account, expected) and token_account != expected:
+                    raise AuthError(f"Jobber: the stored token belongs to account {token_account}"
+                                    f", not to this connection's account {expected}; reconnect "
+                                    "the connection")
             return ctx.account_id
         account = gql.execute(queries.ACCOUNT, shape="account").get("account") or {}
         if not account.get("id"):

@@ -1,10 +1,12 @@
 """Jobber's GraphQL endpoint: one POST per query, with everything that can go wrong.
 
 - The version header is required; a versioning warning is logged once per client.
-- Errors inside a 200 are errors (`THROTTLED` is retried after the bucket refills).
+- Errors inside a 200 are errors, except the transient ones: `THROTTLED` is retried
+  after the bucket refills, `INTERNAL_SERVER_ERROR` backs off and retries.
 - A 401 (often `text/plain`) means the access token was refused: one refresh through the
   token vault, then one retry; a second refusal needs a human.
-- 429 (2,500 requests per 5 minutes per app and account) and 5xx back off and retry.
+- 429 (2,500 requests per 5 minutes per app and account), 5xx, timeouts and dropped
+  connections back off and retry in place (blippsync.retrying), honouring Retry-After.
 """
 
 from __future__ import annotations
@@ -18,16 +20,24 @@ from typing import Any
 import httpx
 
 from blippsync.connector import TokenProvider
-from blippsync.errors import AuthError, ConnectorError, TransientError
+from blippsync.errors import AuthError, ConnectorError
+from blippsync.retrying import RetryableFault, RetryPolicy, call_with_retries, retry_after_seconds
 from connectors.jobber.cost import query_cost
 from connectors.jobber.throttle import CostThrottle
 
 VERSION_HEADER = "X-JOBBER-GRAPHQL-VERSION"
-MAX_THROTTLED_RETRIES = 6
-MAX_BACKOFF_RETRIES = 5
-BACKOFF_BASE_SECONDS = 2.0
+RETRY_ATTEMPTS = 8
 BACKOFF_MAX_SECONDS = 60.0
+TRANSIENT_CODES = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"})
+UNAVAILABLE_MESSAGE = "Service temporarily unavailable"  # Jobber's outage body
 _DISCONNECTED_HINTS = ("disconnected this app", "account is not active")
+
+
+def retry_policy(backoff_seconds: float = 2.0) -> RetryPolicy:
+    """THROTTLED answers wait for the bucket (a fresh reading each time); 429, 5xx,
+    timeouts and dropped connections back off from `backoff_seconds`, doubling."""
+    return RetryPolicy(attempts=RETRY_ATTEMPTS, initial_seconds=backoff_seconds,
+                       max_seconds=BACKOFF_MAX_SECONDS, jitter_seconds=backoff_seconds)
 
 
 class JobberDisconnected(AuthError):
@@ -44,13 +54,14 @@ class GraphQLClient:
     def __init__(self, http: httpx.Client, url: str, version: str, tokens: TokenProvider,
                  log: logging.Logger, throttle: CostThrottle | None = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 timeout_seconds: float = 30.0,
+                 timeout_seconds: float = 30.0, policy: RetryPolicy | None = None,
                  on_throttle_wait: Callable[[float], None] = lambda seconds: None) -> None:
         self.http, self.url, self.version, self.tokens, self.log = http, url, version, tokens, log
         self.on_throttle_wait = on_throttle_wait  # ConnectorContext.on_throttle_wait
         self.throttle = throttle or CostThrottle(sleep=sleep)
         self.sleep = sleep
         self.timeout_seconds = timeout_seconds
+        self.retry_policy = policy or retry_policy()
         self.requests = 0
         self.throttled = 0  # THROTTLED answers met (and absorbed) so far
         self._warned: set[str] = set()
@@ -61,50 +72,48 @@ class GraphQLClient:
         variables = dict(variables or {})
         shape = shape or f"{query[:60]}|{variables.get('first')}"
         estimate = float(query_cost(query, variables))
-        token = self.tokens.access_token()
-        refreshed = throttled = backoffs = 0
+        auth = {"token": self.tokens.access_token(), "refreshed": False}
+        return call_with_retries(lambda: self._execute_once(query, variables, shape, estimate,
+                                                            auth),
+                                 self.retry_policy, what="jobber", log=self.log,
+                                 sleep=self.sleep, on_throttle_wait=self.on_throttle_wait)
+
+    def _execute_once(self, query: str, variables: dict[str, Any], shape: str, estimate: float,
+                      auth: dict[str, Any]) -> dict[str, Any]:
+        """One try (and, after a 401, one refresh and one more POST)."""
         while True:
             waited = self.throttle.wait_for(self.throttle.expected_cost(shape, estimate))
             if waited > 0:
                 self.on_throttle_wait(waited)
                 self.log.info("jobber: waited %.2fs for the query-cost bucket", waited)
-            response = self._post(query, variables, token)
+            response = self._post(query, variables, auth["token"])
             status = response.status_code
             body = _body(response)
             if status == 401 or (status == 403 and _disconnected(body)):
                 if _disconnected(body):
                     raise JobberDisconnected(f"Jobber: {_message(body)}")
-                if refreshed:
+                if auth["refreshed"]:
                     raise AuthError("Jobber refused a freshly refreshed access token (HTTP 401:"
                                     f" {_message(body)}); reconnect with `blippsync connect "
                                     "jobber`")
-                token = self.tokens.refresh_after_rejection(token)
-                refreshed += 1
+                auth["token"] = self.tokens.refresh_after_rejection(auth["token"])
+                auth["refreshed"] = True
                 continue
-            if status == 429 and _is_throttled(body):  # a THROTTLED body, whatever the status
-                status = 200
-            if status == 429 or status >= 500:
-                backoffs += 1
-                if backoffs > MAX_BACKOFF_RETRIES:
-                    raise TransientError(f"Jobber answered HTTP {status} {backoffs} times "
-                                         f"in a row: {_message(body)}")
-                pause = _backoff_seconds(response, backoffs)
-                self.log.warning("jobber: HTTP %d, backing off %.1fs", status, pause)
-                if status == 429:
-                    self.on_throttle_wait(pause)
-                self.sleep(pause)
-                continue
+            if isinstance(body, dict):
+                self._note_extensions(shape, body.get("extensions") or {})
+            errors = (body.get("errors") or []) if isinstance(body, dict) else []
+            codes = {_code(e) for e in errors}
+            if "THROTTLED" in codes:  # whatever the status: the bucket reading sets the wait
+                self.throttled += 1
+                raise RetryableFault("THROTTLED", retry_after=0.0, throttled=True)
+            if status == 429 or status >= 500 or codes & TRANSIENT_CODES \
+                    or _message(body) == UNAVAILABLE_MESSAGE:
+                raise RetryableFault(f"HTTP {status}: {_message(body)}", throttled=status == 429,
+                                     retry_after=retry_after_seconds(
+                                         response.headers.get("Retry-After")))
             if not isinstance(body, dict):
                 raise ConnectorError(f"Jobber answered HTTP {status} with a non-JSON body: "
                                      f"{_message(body)}")
-            self._note_extensions(shape, body.get("extensions") or {})
-            errors = body.get("errors") or []
-            if any(_code(e) == "THROTTLED" for e in errors):
-                throttled += 1
-                self.throttled += 1
-                if throttled > MAX_THROTTLED_RETRIES:
-                    raise TransientError("Jobber kept answering THROTTLED; will retry later")
-                continue  # the observed reading makes wait_for sleep long enough
             if status == 404 and "version" in _message(body).lower():
                 raise ConnectorError(f"Jobber: {_message(body)} (check jobber.api_version)")
             if _disconnected(body):
@@ -125,9 +134,9 @@ class GraphQLClient:
                                            "Accept": "application/json"},
                                   timeout=self.timeout_seconds)
         except httpx.TimeoutException as exc:
-            raise TransientError(f"Jobber did not answer in time ({type(exc).__name__})") from None
+            raise RetryableFault(f"no answer in time ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
-            raise TransientError(f"cannot reach Jobber: {type(exc).__name__}") from None
+            raise RetryableFault(f"cannot reach Jobber: {type(exc).__name__}") from None
 
     def _note_extensions(self, shape: str, extensions: Mapping[str, Any]) -> None:
         self.throttle.observe(shape, extensions.get("cost"))
@@ -161,11 +170,6 @@ def _disconnected(body: Any) -> bool:
     return any(hint in _message(body).lower() for hint in _DISCONNECTED_HINTS)
 
 
-def _is_throttled(body: Any) -> bool:
-    return isinstance(body, dict) and any(_code(e) == "THROTTLED"
-                                          for e in body.get("errors") or [])
-
-
 def _code(error: Any) -> str | None:
     return ((error or {}).get("extensions") or {}).get("code") if isinstance(error, dict) else None
 
@@ -175,10 +179,3 @@ def _describe(error: Any) -> str:
         return str(error)[:200]
     path = ".".join(str(p) for p in error.get("path") or [])
     return f"{error.get('message', 'error')}" + (f" (at {path})" if path else "")
-
-
-def _backoff_seconds(response: httpx.Response, attempt: int) -> float:
-    retry_after = response.headers.get("Retry-After")
-    if retry_after and retry_after.strip().isdigit():
-        return min(float(retry_after), BACKOFF_MAX_SECONDS)
-    return min(BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1), BACKOFF_MAX_SECONDS)

@@ -18,18 +18,26 @@ INVOICE_PAID = "invoice_paid"
 
 
 def customer(node: Mapping[str, Any]) -> CustomerRecord | Rejected:
+    """Every email and phone of the client: the primary address first, the number described
+    as mobile apart (texts go there), every other one kept."""
     client_id = node.get("id")
     if not client_id:
         return Rejected("Jobber client without an id", location="jobber:clients")
-    email = _pick(node.get("emails"))
-    phone = _pick(node.get("phones"))
+    emails = _ordered(node.get("emails"), "address")
+    phones = _ordered(node.get("phones"), "number")
+    mobile = next((p for p in phones if _is_mobile(p)), None)
+    primary = next((p for p in phones if p is not mobile), None)
+    texted = mobile or primary
     review_flag = node.get("receivesReviewRequests")
     return CustomerRecord(
         external_id=str(client_id),
         name=(node.get("name") or "").strip() or (node.get("companyName") or "").strip() or None,
-        email=(email or {}).get("address") or None,
-        phone=(phone or {}).get("number") or None,
-        sms_allowed=phone.get("smsAllowed") if phone else None,
+        email=emails[0]["address"] if emails else None,
+        emails=tuple(e["address"] for e in emails[1:]),
+        phone=primary["number"] if primary else None,
+        mobile=mobile["number"] if mobile else None,
+        phones=tuple(p["number"] for p in phones if p is not mobile and p is not primary),
+        sms_allowed=texted.get("smsAllowed") if texted else None,
         address=address(node.get("billingAddress")),
         archived=bool(node["isArchived"]) if node.get("isArchived") is not None else None,
         review_requests_allowed=review_flag if isinstance(review_flag, bool) else None,
@@ -107,8 +115,12 @@ def parse_time(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _pick(items: Any) -> dict[str, Any] | None:
-    """The primary entry of a list of emails or phones, else the first usable one."""
-    usable = [i for i in items or []
-              if isinstance(i, dict) and (i.get("address") or i.get("number"))]
-    return next((i for i in usable if i.get("primary")), usable[0] if usable else None)
+def _ordered(items: Any, key: str) -> list[dict[str, Any]]:
+    """The usable entries of a list of emails or phones, the primary one first."""
+    usable = [i for i in items or [] if isinstance(i, dict) and (i.get(key) or "").strip()]
+    return sorted(usable, key=lambda i: not i.get("primary"))
+
+
+def _is_mobile(phone: Mapping[str, Any]) -> bool:
+    return any(word in str(phone.get("description") or "").casefold()
+               for word in ("mobile", "cell"))

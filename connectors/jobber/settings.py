@@ -34,6 +34,7 @@ class JobberSettings:
     overlap_seconds: int = 3600  # re-read this much before each watermark
     initial_lookback_days: int = 30  # events read on a first or --full pass
     request_timeout_seconds: float = 30.0
+    backoff_seconds: float = 2.0  # first retry of a 429/5xx/timeout, doubled each time
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> JobberSettings:

@@ -1,10 +1,13 @@
 """One QuickBooks company's API: authenticated GETs within the rate limits, retried when
 Intuit says "later", with every error naming Intuit's transaction id (intuit_tid).
 
-- 429, the XML ThrottleExceeded body (sent even when JSON was asked for) and 5xx are
-  retried with backoff, honouring Retry-After, else 60 s for a throttle;
+- 429, the XML ThrottleExceeded body (sent even when JSON was asked for), 5xx, a
+  SystemFault inside any answer (Intuit: "please wait a few minutes and try again"),
+  timeouts and dropped connections are retried in place (blippsync.retrying), honouring
+  Retry-After in seconds or as a date, else 60 s for a throttle and a jittered backoff
+  for the rest;
 - a 401 triggers one token refresh and one retry; a second 401 needs a human;
-- a Fault inside a 200 is an error like any other.
+- any other Fault (ValidationFault...) is final.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any
 import httpx
 
 from blippsync.connector import RateLimiter, TokenProvider
-from blippsync.errors import AuthError, ConnectorError, TransientError
+from blippsync.errors import AuthError, ConnectorError
+from blippsync.retrying import RetryableFault, RetryPolicy, call_with_retries, retry_after_seconds
 from connectors.quickbooks.settings import QboSettings
 
 _THROTTLE = re.compile(rb"ThrottleExceeded|errorCode=003001|code=\"3001\"")
@@ -49,18 +53,26 @@ class QboClient:
         s = self.settings
         url = f"{s.base_url}/v3/company/{self.realm_id}/{path}"
         query = {**(params or {}), "minorversion": s.minor_version}
-        refreshed, attempt = False, 0
+        policy = RetryPolicy(attempts=s.max_retries + 1, initial_seconds=s.backoff_seconds,
+                             max_seconds=BACKOFF_MAX_SECONDS, jitter_seconds=s.backoff_seconds)
+        return call_with_retries(lambda: self._get_once(url, query, path), policy,
+                                 what=f"quickbooks realm {self.realm_id} {path}", log=self.log,
+                                 sleep=self.sleep, on_throttle_wait=self.on_throttle_wait)
+
+    def _get_once(self, url: str, query: Mapping[str, Any], path: str) -> dict[str, Any]:
+        """One try: a GET (and, after a 401, one refresh and one more GET)."""
+        refreshed = False
         while True:
             token = self.tokens.access_token()
             try:
                 with self.limiter.slot(self.realm_id) if self.limiter else nullcontext():
                     self.requests += 1
-                    response = self.http.get(url, params=query, timeout=s.timeout_seconds,
-                                             headers={"Authorization": f"Bearer {token}",
-                                                      "Accept": "application/json"})
-            except httpx.TransportError as exc:
-                attempt = self._retry_or_raise(attempt, None, f"{type(exc).__name__}", path)
-                continue
+                    response = self.http.get(
+                        url, params=query, timeout=self.settings.timeout_seconds,
+                        headers={"Authorization": f"Bearer {token}",
+                                 "Accept": "application/json"})
+            except httpx.TransportError as exc:  # timeouts and dropped connections
+                raise RetryableFault(f"no answer ({type(exc).__name__})") from None
             tid = response.headers.get("intuit_tid")
             if response.status_code == 401:
                 if refreshed:
@@ -71,32 +83,15 @@ class QboClient:
                 refreshed = True
                 self.tokens.refresh_after_rejection(token)
                 continue
-            throttled = (response.status_code == 429
-                         or bool(_THROTTLE.search(response.content[:4096])))
-            if throttled or response.status_code >= 500:
-                attempt = self._retry_or_raise(attempt, response, "throttled" if throttled
-                                               else f"HTTP {response.status_code}", path)
-                continue
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            if response.status_code == 429 or _THROTTLE.search(response.content[:4096]):
+                raise RetryableFault(f"throttled (intuit_tid={tid})", throttled=True,
+                                     retry_after=self.settings.retry_after_default_seconds
+                                     if wait is None else wait)
+            if response.status_code >= 500:
+                raise RetryableFault(f"HTTP {response.status_code} (intuit_tid={tid})",
+                                     retry_after=wait)
             return self._body(response, path, tid)
-
-    def _retry_or_raise(self, attempt: int, response: httpx.Response | None, what: str,
-                        path: str) -> int:
-        s = self.settings
-        tid = response.headers.get("intuit_tid") if response is not None else None
-        attempt += 1
-        if attempt > s.max_retries:
-            raise TransientError(f"quickbooks realm {self.realm_id} {path}: {what}, "
-                                 f"{s.max_retries} retries spent (intuit_tid={tid})")
-        delay = _retry_after(response)
-        if delay is None:
-            delay = (s.retry_after_default_seconds if what == "throttled"
-                     else min(s.backoff_seconds * 2 ** (attempt - 1), BACKOFF_MAX_SECONDS))
-        self.log.warning("quickbooks realm %s %s: %s (intuit_tid=%s); retry %d/%d in %.1fs",
-                         self.realm_id, path, what, tid, attempt, s.max_retries, delay)
-        if what == "throttled":
-            self.on_throttle_wait(delay)
-        self.sleep(delay)
-        return attempt
 
     def _body(self, response: httpx.Response, path: str, tid: str | None) -> dict[str, Any]:
         try:
@@ -110,14 +105,6 @@ class QboClient:
         if fault or response.status_code >= 400:
             raise _fault_error(self.realm_id, path, response.status_code, fault or {}, tid)
         return body
-
-
-def _retry_after(response: httpx.Response | None) -> float | None:
-    value = response.headers.get("Retry-After") if response is not None else None
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 def _fault_error(realm: str, path: str, status: int, fault: Mapping[str, Any],
@@ -135,6 +122,6 @@ def _fault_error(realm: str, path: str, status: int, fault: Mapping[str, Any],
     if status == 403 or kind.lower().startswith("auth") or code in ("3200", "3201", "3100",
                                                                       "120"):
         return AuthError(text)
-    if kind == "SystemFault":
-        return TransientError(text)
+    if kind == "SystemFault":  # "An unexpected error occurred ... try again": in place
+        return RetryableFault(text)
     return ConnectorError(text)

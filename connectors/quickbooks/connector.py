@@ -13,6 +13,7 @@ from blippsync.connector import ConnectorContext, OAuthClientSpec, WebhookNotice
 from blippsync.records import Checkpoint, CustomerMerge, Record
 from connectors.quickbooks import incremental, webhooks
 from connectors.quickbooks.client import QboClient, QboNotFound
+from connectors.quickbooks.family import CustomerFamily
 from connectors.quickbooks.mapping import customer_record, invoice_paid_event
 from connectors.quickbooks.settings import SCOPE, QboSettings
 
@@ -45,20 +46,26 @@ class QuickBooksConnector:
         client = self._client(ctx, s)
         marks = incremental.load_cursor(None if ctx.full else ctx.cursor)
         now = ctx.now or datetime.now(UTC)
+        family = self._family(ctx, client)
         if s.use_cdc and not ctx.full and incremental.cdc_within_reach(marks, now):
-            yield from self._by_cdc(ctx, client, marks, s)
+            yield from self._by_cdc(ctx, client, marks, s, family)
             return
         for entity in incremental.ENTITIES:
-            yield from self._by_query(ctx, client, entity, marks, s)
+            yield from self._by_query(ctx, client, entity, marks, s, family)
+
+    def _family(self, ctx: ConnectorContext, client: QboClient) -> CustomerFamily:
+        return CustomerFamily(lambda customer_id: self._get(ctx, client, "customer", customer_id))
 
     def _by_query(self, ctx: ConnectorContext, client: QboClient, entity: str,
-                  marks: dict[str, incremental.Watermark], s: QboSettings) -> Iterator[Record]:
+                  marks: dict[str, incremental.Watermark], s: QboSettings,
+                  family: CustomerFamily) -> Iterator[Record]:
         for page in incremental.query_pages(client, entity, marks[entity], s.page_size):
-            yield from self._records(ctx, entity, page)
+            yield from self._records(ctx, entity, page, family)
             yield Checkpoint(incremental.dump_cursor(marks))
 
     def _by_cdc(self, ctx: ConnectorContext, client: QboClient,
-                marks: dict[str, incremental.Watermark], s: QboSettings) -> Iterator[Record]:
+                marks: dict[str, incremental.Watermark], s: QboSettings,
+                family: CustomerFamily) -> Iterator[Record]:
         """One CDC call for both entities; at the 1,000-object cap, one per entity; an
         entity alone at the cap is read by paged queries instead (never truncated)."""
         groups: list[tuple[str, ...]] = [incremental.ENTITIES]
@@ -73,20 +80,19 @@ class QuickBooksConnector:
                 continue
             if found is None:
                 ctx.log.info("quickbooks CDC for %s at the cap; reading it by queries", entities[0])
-                yield from self._by_query(ctx, client, entities[0], marks, s)
+                yield from self._by_query(ctx, client, entities[0], marks, s, family)
                 continue
             for entity in entities:
                 fresh = [r for r in found[entity] if marks[entity].is_new(r)]
                 for row in fresh:
                     marks[entity].advance(row)
-                yield from self._records(ctx, entity, fresh)
+                yield from self._records(ctx, entity, fresh, family)
             yield Checkpoint(incremental.dump_cursor(marks))
 
-    def _records(self, ctx: ConnectorContext, entity: str,
-                 rows: Sequence[Mapping[str, Any]]) -> Iterator[Record]:
+    def _records(self, ctx: ConnectorContext, entity: str, rows: Sequence[Mapping[str, Any]],
+                 family: CustomerFamily) -> Iterator[Record]:
         if entity == "Customer":
-            for row in rows:
-                yield customer_record(row)
+            yield from family.records(rows)
         elif entity == "Invoice":
             for row in rows:
                 if row.get("status") == "Deleted":
@@ -116,12 +122,13 @@ class QuickBooksConnector:
     def fetch(self, ctx: ConnectorContext, notices: Sequence[WebhookNotice]) -> Iterator[Record]:
         """Targeted reads of the announced entities (payments lead to their invoices)."""
         client = self._client(ctx, QboSettings.from_mapping(ctx.settings))
+        family = self._family(ctx, client)
         seen_invoices: set[str] = set()
         for n in notices:
             if n.account_id and n.account_id != ctx.account_id:
                 continue
             if n.entity == "Customer":
-                yield from self._fetch_customer(ctx, client, n)
+                yield from self._fetch_customer(ctx, client, n, family)
             elif n.entity == "Invoice" and n.operation in ("Create", "Update", "Emailed"):
                 yield from self._fetch_invoice(ctx, client, n.entity_id, seen_invoices)
             elif n.entity == "Payment" and n.operation in ("Create", "Update"):
@@ -133,13 +140,13 @@ class QuickBooksConnector:
                                                            seen_invoices)
 
     def _fetch_customer(self, ctx: ConnectorContext, client: QboClient,
-                        n: WebhookNotice) -> Iterator[Record]:
+                        n: WebhookNotice, family: CustomerFamily) -> Iterator[Record]:
         if n.operation == "Delete":
             yield customer_record({"Id": n.entity_id, "status": "Deleted"})
             return
         obj = self._get(ctx, client, "customer", n.entity_id)
         if obj is not None:
-            yield customer_record(obj)
+            yield from family.records([obj])
         merged = n.extra.get("deleted_id")
         if n.operation == "Merge" and merged:
             yield CustomerMerge(survivor_external_id=n.entity_id, merged_external_id=merged)

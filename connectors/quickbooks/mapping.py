@@ -64,16 +64,27 @@ def address(addr: Any) -> str | None:
     return ", ".join(parts) or None
 
 
+def parent_id(c: Mapping[str, Any]) -> str | None:
+    """The customer a job or sub-customer hangs under (`Job: true` with a `ParentRef`)."""
+    return _text(c, "ParentRef", "value")
+
+
 def customer_record(c: Mapping[str, Any]) -> CustomerRecord:
+    """All the numbers a customer has (primary, mobile, alternate) and its email field as
+    written: QuickBooks accepts a comma-separated list there, which the core splits."""
     external_id = str(c["Id"])
     if c.get("status") == "Deleted":  # CDC: only Id, status and MetaData are present
         return CustomerRecord(external_id=external_id, deleted=True,
                               location=f"quickbooks Customer {external_id}")
+    alternate = _text(c, "AlternatePhone", "FreeFormNumber")
     return CustomerRecord(
         external_id=external_id,
         name=customer_name(c),
         email=_text(c, "PrimaryEmailAddr", "Address"),
-        phone=_text(c, "PrimaryPhone", "FreeFormNumber") or _text(c, "Mobile", "FreeFormNumber"),
+        phone=_text(c, "PrimaryPhone", "FreeFormNumber"),
+        mobile=_text(c, "Mobile", "FreeFormNumber"),
+        phones=(alternate,) if alternate else (),
+        parent_external_id=parent_id(c),
         address=address(c.get("BillAddr")),
         archived=not bool(c.get("Active", True)),
         location=f"quickbooks Customer {external_id}",

@@ -4,7 +4,11 @@ Accounting API the connector uses (query, cdc, read by id), with the real envelo
 The token endpoint is strict: every refresh rotates the refresh token and a used one is
 refused with invalid_grant (unless `grace_previous`, Intuit's real behaviour of honouring
 the previous token for a while). `drop_next_refresh` rotates and then hangs up without an
-answer: the lost-response case.
+answer: the lost-response case; `drop_refresh_rate` does the same at random.
+
+`faults` (a FaultPlan) makes API calls misbehave as Intuit's do: 429 with the XML
+ThrottleExceeded body, 500/503, a SystemFault inside a 200, slow answers, dropped
+connections.
 """
 
 from __future__ import annotations
@@ -12,15 +16,18 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import random
 import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from fakes.faults import FaultAnswers, FaultPlan, QuietServer, answer, misbehave
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret-0123456789"
@@ -29,10 +36,30 @@ _QUERY = re.compile(
     r"(?: ORDER ?BY (?P<order>[\w.]+)(?: ASC)?)?"
     r"(?: STARTPOSITION (?P<start>\d+))?(?: MAXRESULTS (?P<max>\d+))?\s*$", re.I)
 _SINCE = re.compile(r"MetaData\.LastUpdatedTime (?P<op>>=|>) '(?P<ts>[^']+)'", re.I)
+THROTTLE_XML = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><IntuitResponse '
+                b'xmlns="http://schema.intuit.com/finance/v3" time="2026-11-20T04:15:11.919-08:00">'
+                b'<Fault type="SERVICE"><Error code="3001"><Message>message=ThrottleExceeded; '
+                b'errorCode=003001; statusCode=429</Message><Detail>The request limit was reached.'
+                b'  Try again later</Detail></Error></Fault></IntuitResponse>')
+SYSTEM_FAULT = {"Fault": {"Error": [{
+    "Message": "An application error has occurred while processing your request",
+    "Detail": "System Failure Error: An unexpected error occurred while accessing or saving "
+              "your data. Please wait a few minutes and try again. If the problem persists, "
+              "contact customer support.", "code": "10000", "element": ""}],
+    "type": "SystemFault"}, "time": "2026-11-20T04:15:11.919-08:00"}
 
 
 def parse_ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+_JSON = {"Content-Type": "application/json;charset=UTF-8",
+         "intuit_tid": "1-6788f7a0-06c38dcf1bba5a6e36487d41"}
+ANSWERS = FaultAnswers(
+    throttle=(429, {**_JSON, "Content-Type": "application/xml"}, THROTTLE_XML),
+    unavailable=((503, {**_JSON, "Content-Type": "text/html"},
+                  b"<html><body>Service Unavailable</body></html>"),
+                 (500, _JSON, json.dumps(SYSTEM_FAULT).encode())),
+    fault_in_200=(200, _JSON, json.dumps(SYSTEM_FAULT).encode()))
 
 
 @dataclass
@@ -46,6 +73,9 @@ class IntuitState:
     grace_previous: bool = False
     drop_next_refresh: bool = False
     fail_next_refreshes: int = 0  # answer 503 this many times
+    drop_refresh_rate: float = 0.0  # rotate, then hang up without an answer, this often
+    faults: FaultPlan | None = None  # misbehaviour of API calls
+    refused: set[str] = field(default_factory=set)  # "invoice/777": answered a ValidationFault
     refreshes: int = 0
     invalid_grants: int = 0
     revoked: list[str] = field(default_factory=list)
@@ -80,14 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
-        self.send_header("intuit_tid", "1-6788f7a0-06c38dcf1bba5a6e36487d41")
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        headers = {"Content-Type": "application/json;charset=UTF-8",
+                   "intuit_tid": "1-6788f7a0-06c38dcf1bba5a6e36487d41", **(headers or {})}
+        answer(self, status, raw, headers)
 
     def _body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -120,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
                 st.invalid_grants += 1
                 return self._send(400, {"error": "invalid_grant",
                                         "error_description": "Incorrect or invalid refresh token"})
-            if st.drop_next_refresh:
+            if st.drop_next_refresh or random.random() < st.drop_refresh_rate:
                 st.drop_next_refresh = False
                 self.close_connection = True
                 return  # rotated, but the answer never leaves: the connection just drops
@@ -128,6 +153,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         st = self.state
+        fault = st.faults.choose() if st.faults else None
+        if fault is not None and misbehave(self, fault, st.faults, ANSWERS):
+            return
         with st.lock:
             st.requests.append(f"GET {self.path}")
             if st.script:
@@ -148,6 +176,12 @@ class _Handler(BaseHTTPRequestHandler):
             if what == "cdc":
                 return self._send(200, self._cdc(params["entities"].split(","),
                                                  parse_ts(params["changedSince"])))
+            if f"{what}/{segments[5]}" in st.refused:
+                return self._send(400, {"Fault": {"Error": [{
+                    "Message": "A business validation error has occurred while processing your "
+                    "request", "Detail": "Business Validation Error: Invalid ID", "code": "6000",
+                    "element": ""}], "type": "ValidationFault"},
+                    "time": "2026-11-20T04:15:11.919-08:00"})
             entity = what.capitalize() if what != "creditmemo" else "CreditMemo"
             obj = st.entities.get(entity, {}).get(segments[5])
             if obj is None:
@@ -198,7 +232,7 @@ def fake_intuit(state: IntuitState | None = None) -> Iterator[tuple[str, IntuitS
     """Serve the fake on 127.0.0.1:<free port>; yields (base URL, state)."""
     state = state or IntuitState()
     handler = type("Handler", (_Handler,), {"state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -12,6 +12,11 @@ The token endpoint rotates the refresh token on every refresh and rejects a reus
 after a reuse the whole grant is dead (a lockout), which is what the rotation race test
 must never see. Access tokens are JWTs with an `exp` claim; unknown ones get a
 `text/plain` 401, as Jobber sends.
+
+`faults` (a FaultPlan) makes GraphQL calls misbehave as Jobber's do: 429 from the request
+limiter, 5xx outages, INTERNAL_SERVER_ERROR inside a 200, slow answers, dropped
+connections; `token_faults` does the same to the token endpoint (a dropped answer there
+comes after the rotation: the lost-response case).
 """
 
 from __future__ import annotations
@@ -32,11 +37,20 @@ import httpx
 
 from blippsync.connector import ConnectorContext
 from connectors.jobber.mapping import parse_time
+from fakes.faults import FaultAnswers, FaultPlan, QuietServer, answer, misbehave
 from fakes.jobber_cost import requested_cost, root_field
 
 ACCOUNT_ID = "Z2lkOi8vSm9iYmVyL0FjY291bnQvMjQ4NjkzNA=="
 API_VERSION = "2025-04-16"
 BASE_TIME = datetime(2025, 6, 1, tzinfo=UTC)
+_JSON = {"Content-Type": "application/json"}
+ANSWERS = FaultAnswers(
+    throttle=(429, _JSON, b'{"message":"Too Many Requests"}'),
+    unavailable=((500, _JSON, b'{"message":"Service temporarily unavailable"}'),
+                 (503, _JSON, b'{"message":"Service temporarily unavailable"}')),
+    fault_in_200=(200, _JSON, json.dumps({"errors": [{
+        "message": "Internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}],
+        "data": None}).encode()))
 
 
 def encoded_id(kind: str, number: int) -> str:
@@ -50,7 +64,7 @@ def make_client(n: int, updated: datetime | None = None) -> dict[str, Any]:
             "receivesReviewRequests": n % 10 != 0,
             "emails": [{"address": f"client{n}@example.com", "primary": True}],
             "phones": [{"number": f"(415) 555-{n % 10000:04d}", "primary": True,
-                        "smsAllowed": n % 3 != 0}],
+                        "smsAllowed": n % 3 != 0, "description": "Main"}],
             "billingAddress": {"street1": f"{n} Main St", "street2": None, "city": "Springfield",
                                "province": "IL", "postalCode": "62701", "country": "US"}}
 
@@ -83,7 +97,8 @@ class JobberFake:
                  invoices: list[dict[str, Any]] | None = None, visits: dict[str, Any] | None = None,
                  maximum: float = 10_000, restore_rate: float = 500, bucket: bool = True,
                  client_id: str = "fake-client-id", client_secret: str = "fake-client-secret",
-                 access_lifetime_seconds: int = 3600, versioning_warning: str | None = None):
+                 access_lifetime_seconds: int = 3600, versioning_warning: str | None = None,
+                 faults: FaultPlan | None = None, token_faults: FaultPlan | None = None):
         self.clients, self.jobs, self.invoices = clients or [], jobs or [], invoices or []
         self.visits = visits or {}
         self.maximum, self.restore_rate, self.bucket = maximum, restore_rate, bucket
@@ -101,6 +116,7 @@ class JobberFake:
         self.locked_out = False
         self.disconnected = False
         self.pending_statuses: list[int] = []  # answer the next requests with these (429...)
+        self.faults, self.token_faults = faults, token_faults
         self._server: ThreadingHTTPServer | None = None
         self._filtered: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
 
@@ -111,7 +127,7 @@ class JobberFake:
         class Handler(_Handler):
             owner = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True).start()
@@ -284,10 +300,20 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.owner
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == "/api/oauth/token":
+            fault = fake.token_faults.choose() if fake.token_faults else None
+            if fault not in (None, "drop", "slow") and misbehave(
+                    self, fault, fake.token_faults, ANSWERS):
+                return
             status, payload = fake.token(dict(parse_qsl(body.decode())))
+            if fault in ("drop", "slow") and misbehave(
+                    self, fault, fake.token_faults, ANSWERS):
+                return  # rotated, but the answer is lost
             return self._send(status, json.dumps(payload).encode(), "application/json")
         if self.path != "/api/graphql":
             return self._send(404, b"not found", "text/plain")
+        fault = fake.faults.choose() if fake.faults else None
+        if fault is not None and misbehave(self, fault, fake.faults, ANSWERS):
+            return
         fake.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
         if fake.pending_statuses:
             status = fake.pending_statuses.pop(0)
@@ -303,12 +329,9 @@ class _Handler(BaseHTTPRequestHandler):
         result = fake.graphql(request["query"], request.get("variables") or {})
         self._send(200, json.dumps(result).encode(), "application/json")
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def _send(self, status: int, body: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> None:
+        answer(self, status, body, {"Content-Type": content_type, **(headers or {})})
 
 
 def _matches(root: str, node: dict[str, Any], flt: dict[str, Any]) -> bool:

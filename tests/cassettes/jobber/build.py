@@ -29,7 +29,7 @@ SINCE = "2025-06-03T00:00:00+00:00"
 
 # The documents as a recording would show them, written from api/jobber.md's schema notes.
 CLIENT = ("id name companyName isArchived updatedAt receivesReviewRequests "
-          "emails { address primary } phones { number primary smsAllowed } "
+          "emails { address primary } phones { number primary smsAllowed description } "
           "billingAddress { street1 street2 city province postalCode country }")
 CLIENTS = ("query Clients($first: Int!, $after: String, $filter: ClientFilterAttributes) { "
            "clients(first: $first, after: $after, filter: $filter) { nodes { " + CLIENT +
@@ -65,7 +65,8 @@ def client(n: int, **over: Any) -> dict[str, Any]:
             "name": f"Client {n}", "companyName": None, "isArchived": False,
             "updatedAt": f"2025-06-0{n}T16:31:36-06:00", "receivesReviewRequests": True,
             "emails": [{"address": f"client{n}@example.com", "primary": True}],
-            "phones": [{"number": f"(555) 010-000{n}", "primary": True, "smsAllowed": True}],
+            "phones": [{"number": f"(555) 010-000{n}", "primary": True, "smsAllowed": True,
+                        "description": "Main"}],
             "billingAddress": {"street1": f"{n} Elm St", "street2": None, "city": "Calgary",
                                "province": "AB", "postalCode": "T2P 1J9", "country": "Canada"}}
     node.update(over)
@@ -135,13 +136,13 @@ def main() -> None:
     throttled = {"errors": [{"message": "Throttled", "extensions": {
         "code": "THROTTLED",
         "documentation": "https://developer.getjobber.com/docs/using_jobbers_api/api_rate_limits"}}],
-        "extensions": {"cost": cost(1702, 0, 1200), "versioning": {"version": VERSION}}}
+        "extensions": {"cost": cost(1802, 0, 1300), "versioning": {"version": VERSION}}}
     write("throttled", [
         (request(CLIENTS, page(100, None, None)), response(throttled)),
         (request(CLIENTS, page(100, None, None)),
          response({"data": {"clients": {"nodes": [client(1)],
                                          "pageInfo": {"endCursor": "MQ", "hasNextPage": False}}},
-                   "extensions": extensions(1702, 19, 1700, warn=False)})),
+                   "extensions": extensions(1802, 19, 1800, warn=False)})),
     ])
     write("expired_token", [
         (request(CLIENTS, page(100, None, None)),
@@ -149,7 +150,7 @@ def main() -> None:
         (request(CLIENTS, page(100, None, None)),
          response({"data": {"clients": {"nodes": [client(1)],
                                          "pageInfo": {"endCursor": "MQ", "hasNextPage": False}}},
-                   "extensions": extensions(1702, 19, 9981, warn=False)})),
+                   "extensions": extensions(1802, 19, 9981, warn=False)})),
     ])
     hidden = {"errors": [{"message": "The field jobs on an object of type Query was hidden due "
                                      "to permissions", "locations": [{"line": 3, "column": 3}],

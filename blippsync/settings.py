@@ -104,9 +104,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp.password", str, "", "SMTP password.", secret=True),
     Setting("smtp.starttls", bool, True, "Upgrade the connection with STARTTLS (required when "
             "a username is set, unless the server is on loopback)."),
-    Setting("smtp.from_address", str, "", "From: address of review emails (empty: the business "
-            "name at no-reply@localhost)."),
+    Setting("smtp.from_address", str, "", "From: address of review emails unless the business "
+            "has its own (businesses.email_from_address). Required by the smtp channel: `run` "
+            "and `run-once` refuse to start without a real one."),
     Setting("smtp.timeout_seconds", float, 30.0, "SMTP socket timeout."),
+    Setting("smtp.reply_to", str, "", "Reply-To: of review emails unless the business has its "
+            "own (businesses.email_reply_to). Empty: replies go to the From address."),
     Setting("twilio.account_sid", str, "", "Twilio Account SID (AC...)."),
     Setting("twilio.auth_token", str, "", "Twilio auth token.", secret=True),
     Setting("twilio.from_number", str, "", "Sending number in E.164 (or use "
@@ -115,6 +118,9 @@ SETTINGS: tuple[Setting, ...] = (
             "instead of from_number when set."),
     Setting("twilio.base_url", str, "https://api.twilio.com", "Twilio REST base URL."),
     Setting("twilio.timeout_seconds", float, 15.0, "HTTP timeout of one Twilio call."),
+    Setting("email.unsubscribe_mailto", str, "", "Mailbox also offered in List-Unsubscribe "
+            "(mailto:, beside the https one-click link); whoever reads it must honour the "
+            "requests. Empty: the https link only."),
     # --- encryption / token vault (issue 4) ---------------------------------------------------
     Setting("encryption.keys", list, [], "Token encryption keys (comma-separated in the "
             "environment): the first encrypts, all decrypt. Make one with `blippsync keys "

@@ -6,8 +6,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from blippsync.config import Config
 from blippsync.connections import NEEDS_HUMAN_SQL
 from blippsync.database import Database, redact_url
+from blippsync.errors import ConfigError
 from blippsync.migrations import status as migration_status
 
 # table -> label; counted only when the table exists (a fresh database has none)
@@ -43,8 +45,26 @@ _DAEMONS = sa.text("""
 """)
 
 
-def collect_status(db: Database) -> dict[str, Any]:
+# Messages whose delivery needs a look: outcome unknown (never retried blindly), failed,
+# or reported undelivered by the carrier.
+_TROUBLED_MESSAGES = sa.text("""
+    SELECT status, count(*) AS n, count(*) FILTER (WHERE created_at > now() - interval '1 day')
+           AS last_day
+    FROM public.review_requests WHERE status IN ('unknown', 'failed', 'undelivered')
+    GROUP BY status
+""")
+
+
+def collect_status(db: Database, config: Config | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {"database": {"url": redact_url(db.url)}}
+    if config is not None:
+        from blippsync.channels.readiness import active_channels, check_channels
+
+        try:
+            warnings = check_channels(config)
+        except ConfigError as exc:
+            warnings = [str(exc)]
+        report["channels"] = {"active": active_channels(config), "warnings": warnings}
     report["database"]["server_version"] = db.check()
     migrations = migration_status(db)
     report["migrations"] = {
@@ -59,6 +79,12 @@ def collect_status(db: Database) -> dict[str, Any]:
                 counts[label] = conn.execute(count).scalar_one()
         if "trigger events" in counts:
             counts["events pending routing"] = conn.execute(_PENDING_EVENTS).scalar_one()
+        if "review requests" in counts:
+            troubled = {r.status: (r.n, r.last_day) for r in conn.execute(_TROUBLED_MESSAGES)}
+            for state in ("unknown", "failed", "undelivered"):
+                total, last_day = troubled.get(state, (0, 0))
+                counts[f"messages {state}"] = total
+                counts[f"messages {state} (last 24 h)"] = last_day
         connections = ([dict(r._mapping) for r in conn.execute(_CONNECTIONS)]
                        if "connections" in counts else [])
         daemons = ([dict(r._mapping) for r in conn.execute(_DAEMONS)]

@@ -137,11 +137,12 @@ def _register_commands() -> None:
         directory,
         journeys,
         keys,
+        messages,
         sync,
     )
 
     for module in (admin, businesses, sync, demo, daemon, journeys, connect, keys,
-                   credentials, directory):
+                   credentials, directory, messages):
         for command in module.COMMANDS:
             cli.add_command(command)
 

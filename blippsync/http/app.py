@@ -5,7 +5,14 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from blippsync.http import health, inbound_sms, review_links, webhooks
+from blippsync.http import (
+    health,
+    inbound_sms,
+    review_links,
+    twilio_status,
+    unsubscribe,
+    webhooks,
+)
 from blippsync.http.state import HttpState
 
 
@@ -16,6 +23,8 @@ def build_app(state: HttpState) -> Starlette:
         Route("/metrics", health.metrics_endpoint(state), methods=["GET"]),
         Route("/r/{token}", review_links.endpoint(state), methods=["GET", "HEAD"]),
         Route("/sms/twilio", inbound_sms.endpoint(state), methods=["POST"]),
+        Route("/sms/twilio/status", twilio_status.endpoint(state), methods=["POST"]),
+        Route("/u/{token}", unsubscribe.endpoint(state), methods=["GET", "POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.blippsync = state

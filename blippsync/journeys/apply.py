@@ -23,8 +23,9 @@ _FIND_BUSINESS_BY_NAME = sa.text(
     "SELECT id FROM public.businesses WHERE lower(name) = lower(:name) ORDER BY created_at")
 _INSERT_BUSINESS = sa.text("""
     INSERT INTO public.businesses (name, created_by, timezone, google_review_url, phone,
-                                   website_url, country)
-    VALUES (:name, :owner_email, :timezone, :google_review_url, :phone, :website_url, :country)
+                                   website_url, country, postal_address)
+    VALUES (:name, :owner_email, :timezone, :google_review_url, :phone, :website_url, :country,
+            :postal_address)
     RETURNING id
 """)
 _BUSINESS_EXISTS = sa.text("SELECT id FROM public.businesses WHERE id = :id")
@@ -146,5 +147,6 @@ def _create_business(conn: sa.Connection, file: SequenceFile, owner: str) -> uui
         "name": str(info["name"]).strip(), "owner_email": str(owner).strip().lower(),
         "timezone": tz, "google_review_url": url, "phone": info.get("phone"),
         "website_url": info.get("website_url"),
-        "country": str(info.get("country", "US")).upper()}).scalar_one()
+        "country": str(info.get("country", "US")).upper(),
+        "postal_address": info.get("postal_address")}).scalar_one()
     return business_id

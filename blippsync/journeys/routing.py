@@ -130,13 +130,15 @@ def _route_batch(conn: sa.Connection, config: Config, size: int, now: datetime) 
             continue
         facts = CustomerFacts(opted_out=customer.opted_out, archived=customer.archived,
                               deleted=customer.deleted_at is not None,
-                              review_requests_allowed=customer.review_requests_allowed)
+                              review_requests_allowed=customer.review_requests_allowed,
+                              email_opted_out=customer.email_opted_out)
         mine = history.setdefault(customer.id, _CustomerHistory())
         for seq in matches:
             settings = seq.settings or {}
             seq_facts = SequenceFacts(
                 cooldown_days=int(settings.get("cooldown_days", default_cooldown)),
-                asks_review=seq.asks_review, review_cap=bool(settings.get("review_cap", True)))
+                asks_review=seq.asks_review, review_cap=bool(settings.get("review_cap", True)),
+                channels=frozenset(seq.channels or ()))
             verdict, reason = decide(
                 subscription_status=subscription.get(event.business_id, "canceled"),
                 customer=facts, sequence=seq_facts, history=mine.view(seq.id), now=now,

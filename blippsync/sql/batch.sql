@@ -242,11 +242,11 @@ ORDER BY s.seq
 -- name: update_changed_customers
 -- only rows where a field the record carries differs: a re-import of unchanged data
 -- writes nothing. Sites and records sharing another's email never overwrite the
--- customer they reach (fill_from_shared_records adds what they know).
--- Each staged row finds its customer by primary key. The tenant check is a CASE so that it
--- only filters: as a plain `c.business_id = :business_id` a planner that believes the
--- business small scans all its customers once and joins them with every staged row
--- (measured: 1e9 comparisons in one batch at 200k customers).
+-- customer they reach (fill_from_shared_records adds what they know). Each staged row finds
+-- its customer by primary key. The tenant check is a CASE so that it only filters: as a
+-- plain `c.business_id = :business_id` a planner that believes the business small scans all
+-- its customers once and joins them with every staged row (measured: 1e9 comparisons in one
+-- batch at 200k customers).
 UPDATE public.customers c SET
     name = coalesce(s.name, c.name),
     email = CASE WHEN s.email_ok AND s.email IS NOT NULL THEN s.email ELSE c.email END,
@@ -373,7 +373,7 @@ SELECT count(*) FILTER (WHERE customer_id IS NULL) AS created,
 FROM blipp_stage_customers
 
 -- name: insert_events
--- Each event's customer is found by a per-event probe on the full key, so every staged
+-- Each event's customer is found by scalar subqueries on the full key, so every staged
 -- event costs one index probe whatever the planner believes about the business. (As a
 -- join, a business whose statistics still say "empty" -- any business mid-way through its
 -- first big import -- was planned as one scan of all its customers, materialised and
@@ -382,7 +382,8 @@ WITH inserted AS (
     INSERT INTO public.trigger_events (business_id, connection_id, source, event_type, customer_id,
                                        external_customer_id, occurred_at, payload, dedupe_key,
                                        historical, routing_state)
-    SELECT :business_id, :connection_id, :source, e.event_type, coalesce(own.merged_into_id, own.id, i.customer_id),
+    SELECT :business_id, :connection_id, :source, e.event_type,
+           coalesce(own.resolved, i.customer_id),
            e.external_customer_id, e.occurred_at,
            CASE WHEN i.relation IN ('site', 'shared_email')  -- which site or account it was for
                 THEN e.payload || jsonb_build_object(
@@ -392,19 +393,20 @@ WITH inserted AS (
            e.dedupe_key, e.historical,
            CASE WHEN e.historical THEN 'historical' ELSE 'pending' END
     FROM blipp_stage_events e
-    -- LATERAL ... LIMIT 1 (each key is unique anyway): a probe per staged event that the
-    -- planner can neither flatten into a join nor replace by a scan of the business
+    -- per-row index lookups (LATERAL ... LIMIT 1): a join here let the planner hash every
+    -- customer of the business on each batch, a cost that grew with what was stored
     LEFT JOIN LATERAL (
-        SELECT c.id, c.merged_into_id FROM public.customers c
+        SELECT coalesce(c.merged_into_id, c.id) AS resolved, c.merged_into_id
+        FROM public.customers c
         WHERE c.business_id = :business_id AND c.source = :source
           AND c.external_id = e.external_customer_id
         LIMIT 1) own ON true
     LEFT JOIN LATERAL (
-        SELECT x.customer_id, x.relation, x.external_id, x.label
-        FROM public.customer_identities x
-        WHERE (own.id IS NULL OR own.merged_into_id IS NOT NULL)
-          AND x.business_id = :business_id AND x.source = :source
-          AND x.external_id = e.external_customer_id
+        SELECT ci.customer_id, ci.relation, ci.external_id, ci.label
+        FROM public.customer_identities ci
+        WHERE (own.resolved IS NULL OR own.merged_into_id IS NOT NULL)
+          AND ci.business_id = :business_id AND ci.source = :source
+          AND ci.external_id = e.external_customer_id
         LIMIT 1) i ON true
     ON CONFLICT (business_id, dedupe_key) DO NOTHING
     RETURNING historical

@@ -165,7 +165,8 @@ def test_the_inbox_never_follows_symbolic_links(tmp_path) -> None:
     (inbox / a / "link.csv").symlink_to(outside / "secret.csv")
     (inbox / a / "stolen.csv").symlink_to(inbox / b / "theirs.csv")
     (inbox / c).symlink_to(inbox / b, target_is_directory=True)
-    config = load_config(None, environ={"BLIPPSYNC_CSV_INBOX_DIR": str(inbox)})
+    config = load_config(None, environ={"BLIPPSYNC_CSV_INBOX_DIR": str(inbox),
+                                        "BLIPPSYNC_CSV_INBOX_SETTLE_SECONDS": "0"})
     found = sorted((str(f.business_id), f.path.name) for f in pending_files(config))
     assert found == sorted([(a, "real.csv"), (b, "theirs.csv")])
 

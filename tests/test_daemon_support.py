@@ -22,12 +22,13 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from http_support import serving  # noqa: F401  (tests reach it as support.serving)
 
 from blippsync.connector import ConnectorContext, WebhookNotice
 from blippsync.hookspecs import hookimpl
@@ -197,24 +198,6 @@ class FakeRemote:
             return item
 
 
-@contextmanager
-def serving(config: Any, db: Any, plugins: Any = None) -> Iterator[str]:
-    """The daemon's HTTP app on a free loopback port (builtin plugins unless given); yields
-    its base URL."""
-    from blippsync.http import HttpServer, HttpState, build_app
-    from blippsync.metrics import DaemonMetrics
-    from blippsync.plugins import load_plugins
-
-    state = HttpState(config=config, db=db, plugins=plugins or load_plugins(),
-                      metrics=DaemonMetrics(db), scheduler_age=lambda: 0.0, daemon_id="test")
-    server = HttpServer(build_app(state), "127.0.0.1", 0)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.stop()
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -253,3 +236,4 @@ def child_main(config_path: str) -> int:
 
 if __name__ == "__main__":
     sys.exit(child_main(sys.argv[1]))
+

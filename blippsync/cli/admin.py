@@ -9,6 +9,7 @@ import click
 from blippsync.cli import get_app, get_plugins
 from blippsync.cli.output import echo_json, echo_table
 from blippsync.migrations import migrate as apply_migrations
+from blippsync.status import age_text as _age
 from blippsync.status import collect_status
 
 
@@ -80,16 +81,6 @@ def _never_starting(ctx: click.Context, app: Any, report: dict[str, Any]) -> lis
 
 def _when(at: Any) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S %Z") if at is not None else "never"
-
-
-def _age(seconds: Any) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
-        if abs(seconds) >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 @click.group("db")

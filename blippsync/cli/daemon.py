@@ -27,6 +27,10 @@ def run(ctx: click.Context, host: str | None, port: int | None, workers: int | N
         overrides["http__enabled"] = False
     config = app.config.with_values(**overrides)
     announce_channels(config)
+    if config["http.enabled"] and config["console.enabled"]:
+        from blippsync.console import check_console
+
+        check_console(config)  # a misconfigured console stops the start, not the service later
     db = app.ready_db()
     db.check()
     daemon = Daemon(config, db, get_plugins(ctx))

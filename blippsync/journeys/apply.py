@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from blippsync.database import Database
 from blippsync.errors import InputError, NotFoundError
+from blippsync.google_review import problem_with
 from blippsync.journeys.definitions import SequenceFile, SequenceSpec
 
 _FIND_BUSINESS_BY_NAME = sa.text(
@@ -141,8 +142,9 @@ def _create_business(conn: sa.Connection, file: SequenceFile, owner: str) -> uui
         raise InputError(f"{file.path}: business timezone {tz!r} is not an IANA "
                          "time zone") from None
     url = info.get("google_review_url")
-    if url and not str(url).lower().startswith(("http://", "https://")):
-        raise InputError(f"{file.path}: business google_review_url must start with https://")
+    problem = problem_with(str(url), None) if url else None
+    if problem:
+        raise InputError(f"{file.path}: business {problem}")
     business_id: uuid.UUID = conn.execute(_INSERT_BUSINESS, {
         "name": str(info["name"]).strip(), "owner_email": str(owner).strip().lower(),
         "timezone": tz, "google_review_url": url, "phone": info.get("phone"),

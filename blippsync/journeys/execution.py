@@ -52,6 +52,7 @@ from blippsync.journeys.delivery_status import StatusReport, record_delivery_sta
 from blippsync.journeys.hours import parse_window, retry_delay_seconds
 from blippsync.journeys.planner import SMS_WINDOW_SECONDS, Outcome, Policy, Transition, plan
 from blippsync.journeys.render import RenderContext, render_step
+from blippsync.journeys.rules import HELD_STATUSES
 from blippsync.journeys.templates import RenderBudget, TemplateProblem, check_message_config
 from blippsync.journeys.unsubscribe import signing_key
 from blippsync.retrying import RetryableFault, RetryPolicy, call_with_retries
@@ -230,7 +231,7 @@ def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any
                     policy: Policy, steps_cache: dict[uuid.UUID, tuple[dict[str, Any], list[Any]]],
                     size: int, now: datetime
                     ) -> tuple[set[tuple[uuid.UUID, int]], list[_Pending], Any]:
-    active = [r.id for r in conn.execute(q.ACTIVE_SEQUENCE_IDS)]
+    active = [r.id for r in conn.execute(q.ACTIVE_SEQUENCE_IDS, {"held": list(HELD_STATUSES)})]
     counts: dict[str, Any] = {"deferred": 0, "completed": 0, "unknown": 0, "stopped": Counter()}
     if not active:
         return set(), [], counts

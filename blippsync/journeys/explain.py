@@ -11,7 +11,7 @@ from blippsync.database import Database
 from blippsync.errors import NotFoundError
 from blippsync.ids import option_id
 from blippsync.journeys.recipient_zone import recipient_zones
-from blippsync.journeys.rules import REASONS
+from blippsync.journeys.rules import HELD_STATUSES, REASONS
 
 _CUSTOMER = sa.text("""
     SELECT c.id, c.business_id, b.name AS business, b.timezone, b.subscription_status, c.name,
@@ -63,6 +63,13 @@ _MESSAGES = sa.text("""
     WHERE r.customer_id = :id ORDER BY r.created_at
 """)
 
+_FEEDBACK = sa.text("""
+    SELECT f.created_at, f.rating, f.feedback, f.source, t.name AS tech
+    FROM public.private_feedback f
+    LEFT JOIN public.techs t ON t.id = f.tech_id
+    WHERE f.customer_id = :id ORDER BY f.created_at
+""")
+
 
 def explain_customer(db: Database, customer_id: str) -> dict[str, Any]:
     key = option_id(customer_id, "--customer")
@@ -80,6 +87,7 @@ def explain_customer(db: Database, customer_id: str) -> dict[str, Any]:
                 _DECISIONS, {"customer": key, "event": None}).mappings()],
             "enrollments": [dict(r) for r in conn.execute(_ENROLLMENTS, {"id": key}).mappings()],
             "messages": [dict(r) for r in conn.execute(_MESSAGES, {"id": key}).mappings()],
+            "feedback": [dict(r) for r in conn.execute(_FEEDBACK, {"id": key}).mappings()],
         }
 
 
@@ -148,6 +156,9 @@ def story_lines(report: dict[str, Any]) -> list[str]:
             if e["status"] == "active" and e["next_step_at"] else ""
         reason = f" ({e['status_reason']})" if e["status_reason"] else ""
         paused = " [sequence paused: waiting]" if e["sequence_status"] == "paused" else ""
+        billing = (c or {}).get("subscription_status")
+        if e["status"] == "active" and billing in HELD_STATUSES:
+            paused += f" [subscription {billing}: waiting until it is active again]"
         lines.append(f"  {where}enrollment in {e['sequence']!r}: {e['status']}{reason}, "
                      f"at step {e['current_step'] + 1}{nxt}{paused}")
         for note in (e["metadata"] or {}).get("notes", []):
@@ -159,6 +170,11 @@ def story_lines(report: dict[str, Any]) -> list[str]:
         outbox = " to the outbox (a file, not delivered)" if m["via"] == "outbox" else ""
         lines.append(f"  message {when:%Y-%m-%d %H:%M} {m['channel']} ({m['purpose'] or '-'}) "
                      f"to {m['sent_to'] or '?'}: {m['status']}{outbox}{extra}{click}")
+    for f in report.get("feedback", []):
+        about = f" about {f['tech']}" if f["tech"] else ""
+        said = f": {f['feedback']!r}" if f["feedback"] else ""
+        lines.append(f"  feedback {f['created_at']:%Y-%m-%d %H:%M} via {f['source']}: "
+                     f"{f['rating']} of 5 stars{about}{said} (stops journeys begun before it)")
     if report.get("customer") and not report.get("decisions") and not report.get("events"):
         lines.append("  no trigger events for this customer yet: nothing to route")
     return lines

@@ -25,7 +25,7 @@ _CLICK = sa.text("""
     SET clicked_at = coalesce(clicked_at, :now),
         status = CASE WHEN status IN ('sent', 'delivered', 'unknown') THEN 'clicked' ELSE status END
     WHERE review_token = :token
-    RETURNING (SELECT google_review_url FROM public.businesses b WHERE b.id = business_id)
+    RETURNING id
 """)
 _FIND_BY_PHONE = sa.text("""
     SELECT id FROM public.customers
@@ -56,12 +56,12 @@ _OPT_IN = sa.text("""
 """)
 
 
-def record_review_click(db: Database, token: str, *, now: datetime | None = None) -> str | None:
-    """Record a click on a review link; return where to redirect (None: unknown token).
-    A click stops the remaining review asks of that enrollment."""
+def record_review_click(db: Database, token: str, *, now: datetime | None = None) -> bool:
+    """Record a click on a review link (False: unknown token). A click stops the remaining
+    review asks of that enrollment."""
     with db.begin() as conn:
         row = conn.execute(_CLICK, {"token": token, "now": now or datetime.now(UTC)}).first()
-    return row[0] if row else None
+    return row is not None
 
 
 def keyword(body: str) -> str | None:

@@ -6,14 +6,16 @@ import sqlalchemy as sa
 
 # --- routing -------------------------------------------------------------------------------
 
+# Events of a business whose billing is held (rules.HELD_STATUSES) wait, unclaimed.
 CLAIM_EVENTS = sa.text("""
     SELECT e.id, e.business_id, e.source, e.event_type, e.customer_id, e.external_customer_id,
            e.historical, e.occurred_at
     FROM public.trigger_events e
-    WHERE e.routing_state = 'pending'
+    JOIN public.businesses b ON b.id = e.business_id
+    WHERE e.routing_state = 'pending' AND b.subscription_status <> ALL(:held)
     ORDER BY e.created_at
     LIMIT :limit
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF e SKIP LOCKED
 """)
 
 CUSTOMERS = sa.text("""
@@ -87,7 +89,11 @@ MARK_ROUTED = """
 
 # --- execution -----------------------------------------------------------------------------
 
-ACTIVE_SEQUENCE_IDS = sa.text("SELECT id FROM public.sequences WHERE status = 'active'")
+# Enrollments of paused sequences, and of businesses whose billing is held, wait in place.
+ACTIVE_SEQUENCE_IDS = sa.text("""
+    SELECT s.id FROM public.sequences s JOIN public.businesses b ON b.id = s.business_id
+    WHERE s.status = 'active' AND b.subscription_status <> ALL(:held)
+""")
 
 STOP_ARCHIVED_SEQUENCES = sa.text("""
     UPDATE public.customer_enrollments e
@@ -129,8 +135,8 @@ EXEC_CUSTOMERS = sa.text("""
 """)
 
 EXEC_BUSINESSES = sa.text("""
-    SELECT id, name, phone, website_url, google_review_url, timezone, subscription_status,
-           postal_address, email_from_address, email_reply_to
+    SELECT id, name, phone, website_url, google_review_url, google_place_id, timezone,
+           subscription_status, postal_address, email_from_address, email_reply_to
     FROM public.businesses WHERE id = ANY(:ids)
 """)
 

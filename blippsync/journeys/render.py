@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from blippsync.channels import Message
 from blippsync.config import Config
+from blippsync.google_review import review_url
 from blippsync.journeys.email_layout import html_document
 from blippsync.journeys.templates import (
     DEFAULT_BUDGET,
@@ -58,18 +59,18 @@ def variables(ctx: RenderContext, customer: Any, business: Any, token: str,
               unsubscribe_link: str | None = None) -> dict[str, Any]:
     name = (customer.name or "").strip()
     first, _, last = name.partition(" ")
-    review_link = (f"{ctx.link_base_url}/r/{token}" if ctx.link_base_url
-                   else business.google_review_url)
+    google = review_url(business.google_review_url, business.google_place_id)
+    review_link = f"{ctx.link_base_url}/r/{token}" if ctx.link_base_url and google else google
     return {
         "customer": {"name": name, "first_name": first or "there", "last_name": last.strip(),
                      "email": customer.email, "phone": customer.phone},
         "business": {"name": business.name, "phone": business.phone,
                      "website_url": business.website_url,
-                     "google_review_url": business.google_review_url,
+                     "google_review_url": google,
                      "postal_address": getattr(business, "postal_address", None)},
         "review_link": review_link,
         "feedback_link": f"{ctx.link_base_url}/f/{token}" if ctx.link_base_url else None,
-        "google_review_url": business.google_review_url,
+        "google_review_url": google,
         "unsubscribe_link": unsubscribe_link,
     }
 
@@ -83,7 +84,8 @@ def render_step(ctx: RenderContext, *, step: Any, customer: Any, business: Any, 
     config = step.message_config or {}
     if _mentions_review_link(config) and not values["review_link"]:
         raise TemplateProblem("the message links to the review form but the business has no "
-                              "google_review_url")
+                              "usable google_review_url (https on a Google host) or "
+                              "google_place_id")
     common = dict(send_key=send_key, business_id=str(business.id), business_name=business.name,
                   customer_id=str(customer.id), metadata={"review_token": token})
     if step.channel == "sms":

@@ -23,6 +23,7 @@ from blippsync.database import Database, driver_connection
 from blippsync.journeys import queries as q
 from blippsync.journeys.rules import (
     ENROLLED,
+    HELD_STATUSES,
     REASONS,
     SKIPPED,
     CustomerFacts,
@@ -79,7 +80,7 @@ def route_events(db: Database, config: Config, *, batch_size: int | None = None,
 
 
 def _route_batch(conn: sa.Connection, config: Config, size: int, now: datetime) -> RoutingSummary:
-    events = conn.execute(q.CLAIM_EVENTS, {"limit": size}).all()
+    events = conn.execute(q.CLAIM_EVENTS, {"limit": size, "held": list(HELD_STATUSES)}).all()
     if not events:
         return RoutingSummary()
     customers = _load_customers(conn, {e.customer_id for e in events if e.customer_id})

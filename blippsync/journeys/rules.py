@@ -12,6 +12,11 @@ from datetime import datetime, timedelta
 ENROLLED = "enrolled"
 SKIPPED = "skipped"
 BILLABLE_STATUSES = frozenset({"active", "trialing"})
+# Billing in trouble but recoverable (a failed card Stripe is still retrying, a paused
+# trial): the business's enrollments and pending events wait where they are and go on
+# when it is billable again. Any other non-billable status (canceled, incomplete_expired)
+# stops its enrollments and skips its events.
+HELD_STATUSES = frozenset({"past_due", "unpaid", "paused", "incomplete"})
 
 # reason code -> sentence shown by `explain`
 REASONS: dict[str, str] = {

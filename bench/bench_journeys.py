@@ -24,6 +24,7 @@ from blippsync.config import load_config
 from blippsync.database import Database
 from blippsync.journeys import execute_due_steps, route_events
 from blippsync.journeys import queries as q
+from blippsync.journeys.rules import HELD_STATUSES
 from blippsync.plugins import load_plugins
 from blippsync.testing.database import fresh_database, session_server_url
 
@@ -157,7 +158,8 @@ def bench_execution(url: str, enrollments: int, due: int, outbox: Path) -> None:
             "SELECT count(*) FROM public.customer_enrollments e JOIN public.sequences s "
             "ON s.id = e.sequence_id WHERE e.status = 'active' AND s.status = 'active' "
             "AND e.next_step_at <= :now"), {"now": NOW}).scalar()
-        active = [r.id for r in conn.execute(q.ACTIVE_SEQUENCE_IDS)]
+        active = [r.id for r in conn.execute(q.ACTIVE_SEQUENCE_IDS,
+                                             {"held": list(HELD_STATUSES)})]
         plan = conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "
                                     + str(q.CLAIM_DUE.text)),
                             {"sequences": active, "now": NOW, "limit": 500}).scalars().all()

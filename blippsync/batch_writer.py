@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from blippsync.billing import SUBSCRIPTION_STATUSES, apply_statuses
 from blippsync.customers import customer_for, merge_customers
 from blippsync.database import driver_connection
 from blippsync.ids import uuid7
@@ -31,7 +32,14 @@ from blippsync.normalize import (
     split_emails,
     split_phones,
 )
-from blippsync.records import CustomerMerge, CustomerRecord, EventRecord, Note, Rejected
+from blippsync.records import (
+    CustomerMerge,
+    CustomerRecord,
+    EventRecord,
+    Note,
+    Rejected,
+    SubscriptionStatus,
+)
 from blippsync.sqlfiles import load
 
 _SQL = load("batch")
@@ -78,6 +86,7 @@ class BatchCounts:
     duplicate: int = 0
     merged: int = 0
     joined: int = 0  # records that reach another customer through a shared email
+    billing: int = 0  # the business's subscription status changed
 
     def add(self, other: BatchCounts) -> None:
         for name in self.__dataclass_fields__:
@@ -91,6 +100,7 @@ class Batch:
     customers: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     events: list[tuple[Any, ...]] = field(default_factory=list)
     merges: list[CustomerMerge] = field(default_factory=list)
+    statuses: list[SubscriptionStatus] = field(default_factory=list)
     rejected: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
     _seq: int = 0  # staging order: a later record of the same id replaces the earlier one
@@ -99,7 +109,7 @@ class Batch:
     email_repeats: bool = False  # some email came under two ids
 
     def __len__(self) -> int:
-        return len(self.customers) + len(self.events) + len(self.merges)
+        return len(self.customers) + len(self.events) + len(self.merges) + len(self.statuses)
 
     def add_customer(self, record: CustomerRecord, country: str) -> None:
         external_id = (record.external_id or "").strip()
@@ -219,6 +229,17 @@ class Batch:
                                   "location": note.location, "field": note.field,
                                   **({"data": dict(note.data)} if note.data else {})})
 
+    def add_status(self, record: SubscriptionStatus) -> None:
+        if record.status not in SUBSCRIPTION_STATUSES:
+            self.reject(Rejected(f"subscription status {record.status!r} is not one of "
+                                 f"{', '.join(sorted(SUBSCRIPTION_STATUSES))}", record.location,
+                                 "status", record.status))
+        elif record.as_of.tzinfo is None:
+            self.reject(Rejected("a subscription status's as_of has no time zone",
+                                 record.location, "as_of"))
+        else:
+            self.statuses.append(record)
+
     def reject(self, rejected: Rejected) -> None:
         self.rejected += 1
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
@@ -268,6 +289,7 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
         row = conn.execute(_SQL["insert_events"], params).one()
         counts.emitted, counts.historical = row.emitted, row.historical
         counts.duplicate = len(batch.events) - row.emitted - row.historical
+    counts.billing = apply_statuses(conn, target.business_id, batch.statuses)
     if cursor is not None and target.connection_id is not None:
         conn.execute(_SQL["store_cursor"], {"cursor": json.dumps(cursor, default=str),
                                             "connection_id": target.connection_id})

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from blippsync.database import Database
 from blippsync.errors import InputError, NotFoundError
+from blippsync.google_review import problem_with
 
 _INSERT = sa.text("""
     INSERT INTO public.businesses (name, created_by, timezone, google_review_url, phone,
@@ -50,8 +51,9 @@ def add_business(db: Database, *, name: str, owner_email: str, timezone: str,
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise InputError(f"--timezone: {timezone!r} is not an IANA time zone "
                          "(for example America/Chicago)") from None
-    if google_review_url and not google_review_url.lower().startswith(("http://", "https://")):
-        raise InputError(f"--google-review-url: {google_review_url!r} must start with https://")
+    problem = problem_with(google_review_url, None)
+    if problem:
+        raise InputError(f"--google-review-url: {problem}")
     with db.begin() as conn:
         business_id: uuid.UUID = conn.execute(_INSERT, {
             "name": name.strip(), "owner_email": owner_email.strip().lower(), "timezone": timezone,

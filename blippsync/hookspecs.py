@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import click
 
     from blippsync.channels import Channel
+    from blippsync.config import Config
     from blippsync.connector import Connector
     from blippsync.sync_summary import SyncSummary
 
@@ -97,6 +98,31 @@ def sync_finished(summary: SyncSummary) -> None:
 
     :param summary: what the pass did: `summary.ok`, `summary.error`, `summary.counts`,
         `summary.connector`, `summary.business_id`, `summary.run_id`...
+
+    :return: nothing; the return value is ignored.
+    """
+
+
+# ---------------------------------------------------------------------------------------
+# Sources: asked for what the plugin learned elsewhere; exceptions are logged and
+# reported, never propagated.
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec
+def collect_delivery_reports(config: Config, report: Callable[..., bool]) -> None:
+    """Report delivery outcomes learned outside blippsync: SMTP bounces read from a
+    mailbox, an email provider's event feed...
+
+    Called before each pass over due journey steps (run-once and the daemon), in the
+    process running it.
+
+    :param config: the deployment's `blippsync.config.Config`.
+    :param report: call `report(provider_id=..., status=..., error_code=None, error=None)`
+        once per outcome: `status` is delivered, undelivered or failed; `provider_id` is
+        what the channel returned when it sent the message (the smtp channel: the
+        Message-ID). Only a message still `sent` (or `unknown`) changes; `report` returns
+        whether one did.
 
     :return: nothing; the return value is ignored.
     """

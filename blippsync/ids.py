@@ -20,3 +20,16 @@ def uuid7() -> uuid.UUID:
     rand = int.from_bytes(os.urandom(10), "big")
     rand_a, rand_b = rand >> 62 & 0xFFF, rand & ((1 << 62) - 1)
     return uuid.UUID(int=(millis << 80) | _VERSION_7 | (rand_a << 64) | _VARIANT | rand_b)
+
+
+def option_id(value: str | None, option: str) -> uuid.UUID | None:
+    """The id a command-line option names (None when not given); InputError naming the
+    option otherwise."""
+    if not value:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        from blippsync.errors import InputError
+
+        raise InputError(f"{option}: {value!r} is not an id (a UUID)") from None

@@ -79,6 +79,12 @@ class DaemonMetrics:
                                  "Connections this daemon holds a lease on.", registry=r)
         self.lease_lost = Counter("blippsync_leases_lost",
                                   "Leases found taken over while working.", registry=r)
+        self.qr_scans = Counter("blippsync_qr_scans", "QR code scans, by outcome (counted, "
+                                "not_counted: a repeat or over a limit, unknown).", ["outcome"],
+                                registry=r)
+        self.feedback_posts = Counter("blippsync_feedback_posts", "Feedback form posts, by "
+                                      "outcome (stored, low_rating, invalid, forged, "
+                                      "rate_limited).", ["outcome"], registry=r)
         if db is not None:
             r.register(DatabaseGauges(db))
 

@@ -34,6 +34,7 @@ from blippsync.connector import Connector, OAuthConnector, WebhookConnector, dec
 if TYPE_CHECKING:
     import click
 
+    from blippsync.config import Config
     from blippsync.sync_summary import SyncSummary
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,18 @@ class Plugins:
             raise PluginError(f"no connector named {name!r} (loaded: {known})")
         return info.connector
 
+    def events_by_connector(self) -> dict[str, tuple[str, ...]]:
+        """connector name -> the trigger events it declares (what sequences may start on)."""
+        return {name: tuple(info.connector.events) for name, info in self.connectors.items()}
+
     # --- the typed facade over the hooks (see blippsync.hookspecs) ----------------------
 
     def add_commands(self, cli: click.Group, connect: click.Group,
                      disconnect: click.Group) -> None:
         self._call_each("register_commands", cli=cli, connect=connect, disconnect=disconnect)
+
+    def collect_delivery_reports(self, config: Config, report: Callable[..., bool]) -> None:
+        self._call_each("collect_delivery_reports", config=config, report=report)
 
     def notify_sync_finished(self, summary: SyncSummary) -> None:
         self._call_each("sync_finished", summary=summary)

@@ -26,6 +26,7 @@ from blippsync.records import (
     Note,
     Record,
     Rejected,
+    SubscriptionStatus,
 )
 from blippsync.retrying import RetryableFault, RetryPolicy, call_with_retries
 from blippsync.sync_summary import ProgressCallback, SyncSummary
@@ -70,6 +71,8 @@ def consume_records(conn: sa.Connection, target: BatchTarget, records: Iterable[
                 batch.note(record)
             elif isinstance(record, CustomerMerge):
                 batch.merges.append(record)
+            elif isinstance(record, SubscriptionStatus):
+                batch.add_status(record)
             else:
                 raise ConnectorError(f"connector {target.source} yielded "
                                      f"{type(record).__name__}, which is not a record type")

@@ -95,6 +95,22 @@ class Note:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionStatus:
+    """The connection's business is billed under this status as of `as_of` (a billing
+    connector, such as Stripe, yields it). The core stores it on
+    businesses.subscription_status unless a status with a later `as_of` is already stored,
+    so retried and reordered deliveries never move the status back in time.
+
+    `status` is one of `blippsync.billing.SUBSCRIPTION_STATUSES` (Stripe's own names).
+    """
+
+    status: str
+    as_of: datetime  # timezone-aware: the billing event's time, or when a listing was read
+    subscription_id: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     """Everything yielded so far is covered by `cursor`; the core stores it with those records.
 
@@ -105,4 +121,5 @@ class Checkpoint:
     cursor: Cursor
 
 
-Record = CustomerRecord | EventRecord | CustomerMerge | Rejected | Note | Checkpoint
+Record = (CustomerRecord | EventRecord | CustomerMerge | Rejected | Note | SubscriptionStatus
+          | Checkpoint)

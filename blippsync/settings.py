@@ -104,9 +104,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp.password", str, "", "SMTP password.", secret=True),
     Setting("smtp.starttls", bool, True, "Upgrade the connection with STARTTLS (required when "
             "a username is set, unless the server is on loopback)."),
-    Setting("smtp.from_address", str, "", "From: address of review emails (empty: the business "
-            "name at no-reply@localhost)."),
+    Setting("smtp.from_address", str, "", "From: address of review emails unless the business "
+            "has its own (businesses.email_from_address). Required by the smtp channel: `run` "
+            "and `run-once` refuse to start without a real one."),
     Setting("smtp.timeout_seconds", float, 30.0, "SMTP socket timeout."),
+    Setting("smtp.reply_to", str, "", "Reply-To: of review emails unless the business has its "
+            "own (businesses.email_reply_to). Empty: replies go to the From address."),
     Setting("twilio.account_sid", str, "", "Twilio Account SID (AC...)."),
     Setting("twilio.auth_token", str, "", "Twilio auth token.", secret=True),
     Setting("twilio.from_number", str, "", "Sending number in E.164 (or use "
@@ -115,6 +118,9 @@ SETTINGS: tuple[Setting, ...] = (
             "instead of from_number when set."),
     Setting("twilio.base_url", str, "https://api.twilio.com", "Twilio REST base URL."),
     Setting("twilio.timeout_seconds", float, 15.0, "HTTP timeout of one Twilio call."),
+    Setting("email.unsubscribe_mailto", str, "", "Mailbox also offered in List-Unsubscribe "
+            "(mailto:, beside the https one-click link); whoever reads it must honour the "
+            "requests. Empty: the https link only."),
     # --- encryption / token vault (issue 4) ---------------------------------------------------
     Setting("encryption.keys", list, [], "Token encryption keys (comma-separated in the "
             "environment): the first encrypts, all decrypt. Make one with `blippsync keys "
@@ -216,13 +222,35 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("http.host", str, "127.0.0.1", "Address to listen on (0.0.0.0 in a container)."),
     Setting("http.port", int, 8080, "Port to listen on (0: any free port, logged)."),
     Setting("http.max_body_bytes", int, 1_048_576, "Webhook bodies larger than this get 413."),
-    Setting("http.public_base_url", str, "", "The URL providers call us at (https://sync.example"
-            ".com), for signatures over the URL (Twilio). Empty: the request's own URL."),
+    Setting("http.public_base_url", str, "", "The URL providers and customers reach us at "
+            "(https://sync.example.com): signatures over the URL (Twilio) and the address printed "
+            "QR codes lead to. Empty: the request's own URL (QR codes need it set)."),
     Setting("http.stale_tick_seconds", float, 60.0, "/healthz reports unhealthy when the "
             "scheduler has not ticked for this long."),
     Setting("http.health_token", str, "", "Bearer token that unlocks the details of /healthz "
             "(database, scheduler, connections needing attention). Empty: /healthz only says "
             "ok or unhealthy; `blippsync status` shows the details.", secret=True),
+    # --- console (the operator's web pages, docs/console.md) ---------------------------------
+    Setting("console.enabled", bool, False, "Serve the read-only operator console under "
+            "console.path, from `blippsync run` and `blippsync console`. Off unless turned on."),
+    Setting("console.path", str, "/console", "URL path the console is served under."),
+    Setting("console.password_hash", str, "", "scrypt hash of the operator password or token "
+            "(make one with `blippsync console hash-password`). Empty: no password sign-in.",
+            secret=True),
+    Setting("console.proxy_header", str, "", "Request header naming the operator a reverse "
+            "proxy has signed in (e.g. X-Forwarded-User); trusted only from "
+            "console.trusted_proxies. Empty: sign-in by password only."),
+    Setting("console.trusted_proxies", list, ["127.0.0.1", "::1"], "Addresses whose "
+            "console.proxy_header and X-Forwarded-Proto are believed."),
+    Setting("console.session_secret", str, "", "Key signing the console's session cookie. "
+            "Empty: a random key per process (sessions end at restart; set one when several "
+            "replicas serve the console).", secret=True),
+    Setting("console.session_hours", float, 12.0, "How long a console sign-in lasts."),
+    Setting("console.host", str, "127.0.0.1", "Address `blippsync console` listens on."),
+    Setting("console.port", int, 8081, "Port `blippsync console` listens on."),
+    # --- feedback pages (/f/<token>, /q/<code>) ------------------------------------------------
+    Setting("feedback.low_rating_max", int, 3, "Ratings up to this many stars also emit a "
+            "feedback_received event (trigger_source feedback) that sequences can start on."),
 )
 
 SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

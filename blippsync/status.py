@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from blippsync.config import Config
 from blippsync.connections import NEEDS_HUMAN_SQL
 from blippsync.database import Database, redact_url
+from blippsync.errors import ConfigError
 from blippsync.migrations import status as migration_status
 
 # table -> label; counted only when the table exists (a fresh database has none)
@@ -33,6 +37,7 @@ _CONNECTIONS = sa.text("""
                AND e.next_step_at <= now()) AS due_steps,
            """ + NEEDS_HUMAN_SQL + """ AS needs_human
     FROM public.connections c JOIN public.businesses b ON b.id = c.business_id
+    WHERE CAST(:business AS uuid) IS NULL OR c.business_id = :business
     ORDER BY b.name, c.connector
 """)
 # The daemons seen lately (table from migration 0040; absent before it is applied).
@@ -43,8 +48,40 @@ _DAEMONS = sa.text("""
 """)
 
 
-def collect_status(db: Database) -> dict[str, Any]:
+# Messages whose delivery needs a look: outcome unknown (never retried blindly), failed,
+# or reported undelivered by the carrier.
+_TROUBLED_MESSAGES = sa.text("""
+    SELECT status, count(*) AS n, count(*) FILTER (WHERE created_at > now() - interval '1 day')
+           AS last_day
+    FROM public.review_requests WHERE status IN ('unknown', 'failed', 'undelivered')
+    GROUP BY status
+""")
+
+
+def connection_rows(conn: Connection, business_id: uuid.UUID | None = None
+                    ) -> list[dict[str, Any]]:
+    """Every connection (or one business's) with its health and `needs_human`: a token
+    expired, or failing for a day. The one place that rule is written."""
+    return [dict(r._mapping) for r in conn.execute(_CONNECTIONS, {"business": business_id})]
+
+
+def daemon_rows(conn: Connection) -> list[dict[str, Any]]:
+    """The daemons running (or crashed without saying so), oldest first."""
+    if not conn.execute(sa.text("SELECT to_regclass('blippsync.daemons')")).scalar():
+        return []
+    return [dict(r._mapping) for r in conn.execute(_DAEMONS)]
+
+
+def collect_status(db: Database, config: Config | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {"database": {"url": redact_url(db.url)}}
+    if config is not None:
+        from blippsync.channels.readiness import active_channels, check_channels
+
+        try:
+            warnings = check_channels(config)
+        except ConfigError as exc:
+            warnings = [str(exc)]
+        report["channels"] = {"active": active_channels(config), "warnings": warnings}
     report["database"]["server_version"] = db.check()
     migrations = migration_status(db)
     report["migrations"] = {
@@ -59,14 +96,28 @@ def collect_status(db: Database) -> dict[str, Any]:
                 counts[label] = conn.execute(count).scalar_one()
         if "trigger events" in counts:
             counts["events pending routing"] = conn.execute(_PENDING_EVENTS).scalar_one()
-        connections = ([dict(r._mapping) for r in conn.execute(_CONNECTIONS)]
-                       if "connections" in counts else [])
-        daemons = ([dict(r._mapping) for r in conn.execute(_DAEMONS)]
-                   if conn.execute(sa.text("SELECT to_regclass('blippsync.daemons')")).scalar()
-                   else [])
+        if "review requests" in counts:
+            troubled = {r.status: (r.n, r.last_day) for r in conn.execute(_TROUBLED_MESSAGES)}
+            for state in ("unknown", "failed", "undelivered"):
+                total, last_day = troubled.get(state, (0, 0))
+                counts[f"messages {state}"] = total
+                counts[f"messages {state} (last 24 h)"] = last_day
+        connections = connection_rows(conn) if "connections" in counts else []
+        daemons = daemon_rows(conn)
     report["counts"] = counts
     report["connections"] = connections
     report["daemons"] = daemons
     # a human is needed (connections.NEEDS_HUMAN_SQL, the rule /healthz uses too)
     report["needs_attention"] = [c for c in connections if c["needs_human"]]
     return report
+
+
+def age_text(seconds: Any) -> str:
+    """A duration the way people say it: 45s, 12m, 3h, 2d ("-" when unknown)."""
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if abs(seconds) >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -47,7 +47,8 @@ class SyncSummary:
                 "rejected": c.rejected, "conflicts": c.conflicts, "merged": c.merged,
                 "joined": c.joined,
                 "events_emitted": c.emitted, "events_historical": c.historical,
-                "events_duplicate": c.duplicate, "seconds": round(self.seconds, 3),
+                "events_duplicate": c.duplicate, "subscription_status_changed": c.billing,
+                "seconds": round(self.seconds, 3),
                 "throttle_wait_seconds": round(self.throttle_wait_seconds, 3),
                 "error": self.error, "skipped": self.skipped, "problems": self.problems}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,3 +112,9 @@ def seed_due(db: Database, business_id: uuid.UUID, sequence_id: uuid.UUID, n: in
     with db.begin() as conn:
         conn.execute(sa.text(SEED_DUE_SQL), {"b": business_id, "s": sequence_id, "n": n,
                                              "now": now})
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the `blippsync` command as a user would, in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "blippsync", *args], env=env, text=True,
+                          capture_output=True, timeout=120)

@@ -133,13 +133,16 @@ def test_reconcile_makes_webhook_connections_due_once_per_period(
         conn.execute(sa.text("UPDATE connections SET next_sync_at = now() + interval '5 hours'"))
     jobs = Jobs(db, config, plugins, DaemonMetrics(), "replica-a")
     jobs.reconcile()
-    due = {r.id: r.due for r in _rows(db, "SELECT id, next_sync_at <= now() AS due "
-                                          "FROM connections")}
+    # due within one sync interval (spread: see test_daemon_scale), not in 5 hours
+    soon = "next_sync_at <= now() + make_interval(secs => :interval)"
+    interval = config["daemon.sync_interval_seconds"]
+    due = {r.id: r.due for r in _rows(db, f"SELECT id, {soon} AS due FROM connections",
+                                      interval=interval)}
     assert due == {hooked.id: True, manual.id: False}  # only webhook-driven connectors
     with db.begin() as conn:
         conn.execute(sa.text("UPDATE connections SET next_sync_at = now() + interval '5 hours'"))
     Jobs(db, config, plugins, DaemonMetrics(), "replica-b").reconcile()  # same period
-    assert not _rows(db, "SELECT 1 FROM connections WHERE next_sync_at <= now()")
+    assert not _rows(db, f"SELECT 1 FROM connections WHERE {soon}", interval=interval)
 
 
 # --- retention -----------------------------------------------------------------------------

@@ -22,12 +22,13 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from http_support import serving  # noqa: F401  (tests reach it as support.serving)
 
 from blippsync.connector import ConnectorContext, WebhookNotice
 from blippsync.hookspecs import hookimpl
@@ -122,6 +123,7 @@ class FakeRemote:
         self.active: dict[str, set[str]] = defaultdict(set)
         self.max_concurrent: dict[str, int] = defaultdict(int)
         self.passes: dict[str, int] = defaultdict(int)
+        self.begun: dict[str, list[float]] = defaultdict(list)  # time.time() of each pass
         self.changes_log: list[tuple[str, int]] = []  # (account, after) of every page asked
         self.requests = 0
         remote = self
@@ -164,6 +166,7 @@ class FakeRemote:
                     if url.path == "/begin":
                         remote.active[q["conn"]].add(q["pass"])
                         remote.passes[q["conn"]] += 1
+                        remote.begun[q["conn"]].append(time.time())
                         remote.max_concurrent[q["conn"]] = max(remote.max_concurrent[q["conn"]],
                                                               len(remote.active[q["conn"]]))
                     elif url.path == "/end":
@@ -193,24 +196,6 @@ class FakeRemote:
                     "at": (at or datetime.now(UTC)).isoformat()}
             self.items.append(item)
             return item
-
-
-@contextmanager
-def serving(config: Any, db: Any, plugins: Any = None) -> Iterator[str]:
-    """The daemon's HTTP app on a free loopback port (builtin plugins unless given); yields
-    its base URL."""
-    from blippsync.http import HttpServer, HttpState, build_app
-    from blippsync.metrics import DaemonMetrics
-    from blippsync.plugins import load_plugins
-
-    state = HttpState(config=config, db=db, plugins=plugins or load_plugins(),
-                      metrics=DaemonMetrics(db), scheduler_age=lambda: 0.0, daemon_id="test")
-    server = HttpServer(build_app(state), "127.0.0.1", 0)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.stop()
 
 
 def free_port() -> int:
@@ -251,3 +236,4 @@ def child_main(config_path: str) -> int:
 
 if __name__ == "__main__":
     sys.exit(child_main(sys.argv[1]))
+

@@ -109,9 +109,11 @@ def test_readme_quickstart_commands() -> None:
     blocks = re.findall(r"```sh\n(.*?)```", quickstart, re.S)
     assert blocks[0].strip() == "pip install -c requirements/lock.txt -e . && blippsync demo"
     assert blocks[1].strip() == \
-        "pip install -c requirements/lock.txt -e '.[test,dev]' && python -m pytest"
+        "pip install -c requirements/lock.txt -e '.[test,dev]' -e plugins/blippsync_stripe " \
+        "&& python -m pytest"
     ci = (REPO / ".ci" / "run").read_text()
     assert "pip install --quiet -c requirements/lock.txt -e '.[test,dev]'" in ci
+    assert "pip install --quiet --no-deps -e plugins/blippsync_stripe" in ci
     assert "\npython3 -m pytest\n" in ci
     assert "docs/architecture.md" in README
     assert (REPO / "docs" / "architecture.md").exists()

@@ -24,8 +24,9 @@ HOSTILE = [
     ("to", "ann@example.test\r\nBcc: attacker@evil.test"),
     ("subject", "Caf\u00e9 \u2014 merci\rBcc: attacker@evil.test"),
 ]
-HEADERS = {"from", "to", "subject", "message-id", "x-blippsync-send-key", "mime-version",
-           "content-type", "content-transfer-encoding"}
+HEADERS = {"from", "to", "subject", "date", "message-id", "reply-to", "list-unsubscribe",
+           "list-unsubscribe-post", "x-blippsync-send-key", "mime-version", "content-type",
+           "content-transfer-encoding"}
 
 
 def _message(field: str, value: str) -> Message:

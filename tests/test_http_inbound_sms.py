@@ -11,6 +11,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import test_daemon_support as support
+from http_support import serving
 from journey_support import make_business, make_customer
 from signing import twilio_sha1
 
@@ -26,8 +27,8 @@ def server(tmp_path: Path, database_url: str, db: Database) -> Iterator[str]:
     config = load_config(support.write_config(tmp_path / "c.toml", database_url, "http://x"),
                          environ={}).with_values(twilio__auth_token=TOKEN,
                                                  http__public_base_url=PUBLIC)
-    with support.serving(config, db) as base:
-        yield base
+    with serving(config, db) as url:
+        yield url
 
 
 def _post(base: str, fields: dict[str, str], token: str = TOKEN) -> httpx.Response:
@@ -92,3 +93,19 @@ def test_the_signed_url_keeps_its_query_string_behind_public_base_url(server: st
                                    "x-twilio-signature": signature})
     assert response.status_code == 200
     assert _opted_out(db, customer)
+def test_start_lifts_a_carrier_opt_out_but_not_a_landline(server: str, db: Database) -> None:
+    business = make_business(db)
+    customer = make_customer(db, business, phone="+12125550103", opted_out=True)
+    make_customer(db, business, phone="+12125550104")
+    with db.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO blippsync.sms_suppressions (phone, error_code, reason) VALUES "
+            "('+12125550103', '21610', 'unsubscribed at the carrier'), "
+            "('+12125550104', '30006', 'landline or unreachable carrier')"))
+    for sid, number in (("SM0003", "+12125550103"), ("SM0004", "+12125550104")):
+        assert _post(server, {"MessageSid": sid, "From": number, "Body": "START"}
+                     ).status_code == 200
+    assert not _opted_out(db, customer)
+    with db.connect() as conn:
+        left = conn.execute(sa.text("SELECT phone FROM blippsync.sms_suppressions")).all()
+    assert [tuple(r) for r in left] == [("+12125550104",)]

@@ -8,7 +8,7 @@ import base64
 import pytest
 from signing import hmac_sha256_base64, twilio_sha1
 
-from blippsync.http.inbound_sms import twilio_signature
+from blippsync.http.twilio_requests import twilio_signature
 from connectors.jobber import JobberConnector
 from connectors.quickbooks import QuickBooksConnector
 

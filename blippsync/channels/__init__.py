@@ -36,6 +36,11 @@ class Message:
     body: str
     subject: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    html: str | None = None  # email: the HTML alternative of `body`
+    from_address: str | None = None  # email: the business's own sender (else smtp.from_address)
+    reply_to: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe
+    status_callback: str | None = None  # sms: where the provider reports delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +52,16 @@ class Delivery:
 
 
 class DeliveryFailed(Exception):
-    """The provider did not take the message. `opt_out`: it says the recipient opted out."""
+    """The provider did not take the message. `opt_out`: it says the recipient opted out;
+    `code`: the provider's own error code, when it gave one."""
 
-    def __init__(self, reason: str, *, retryable: bool, opt_out: bool = False):
+    def __init__(self, reason: str, *, retryable: bool, opt_out: bool = False,
+                 code: str | None = None):
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.opt_out = opt_out
+        self.code = code
 
 
 class DeliveryUnknown(Exception):

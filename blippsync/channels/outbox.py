@@ -11,12 +11,10 @@ import json
 import logging
 import os
 from datetime import UTC, datetime
-from email.header import Header
-from email.utils import formataddr
 from pathlib import Path
 
 from blippsync.channels import EMAIL, SMS, Delivery, DeliveryFailed, Message
-from blippsync.channels.email import DEFAULT_FROM, header_value
+from blippsync.channels.email import build_email
 from blippsync.config import Config
 
 log = logging.getLogger(__name__)
@@ -46,8 +44,8 @@ class OutboxChannel:
             self._made.add(folder)
         suffix = "eml" if message.kind == EMAIL else "sms.txt"
         path = folder / f"{message.send_key.replace(':', '-')}.{suffix}"
-        content = (_email_text(message, config) if message.kind == EMAIL
-                   else f"To: {message.to}\n\n{message.body}\n").encode()
+        content = (bytes(build_email(message, config)) if message.kind == EMAIL
+                   else f"To: {message.to}\n\n{message.body}\n".encode())
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
@@ -65,18 +63,3 @@ class OutboxChannel:
         log.info("outbox: %s to %s written to %s", message.kind, message.to, path)
         return Delivery(provider_id=str(path))
 
-
-def _email_text(message: Message, config: Config) -> str:
-    """A readable .eml: headers written directly (the email package costs ~2 ms a message,
-    more than the whole send budget); non-ASCII subjects RFC 2047-encoded."""
-    subject = header_value(message.subject)
-    if not subject.isascii():
-        subject = Header(subject, "utf-8").encode()
-    sender = formataddr((header_value(message.business_name),
-                         header_value(config["smtp.from_address"]) or DEFAULT_FROM),
-                        charset="utf-8")
-    return (f"From: {sender}\nTo: {header_value(message.to)}\nSubject: {subject}\n"
-            f"Message-ID: <{message.send_key.replace(':', '.')}@blippsync>\n"
-            f"X-Blippsync-Send-Key: {message.send_key}\nMIME-Version: 1.0\n"
-            "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
-            f"{message.body}\n")

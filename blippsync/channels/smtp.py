@@ -10,7 +10,7 @@ import smtplib
 import ssl
 
 from blippsync.channels import EMAIL, Delivery, DeliveryFailed, DeliveryUnknown, Message
-from blippsync.channels.email import build_email
+from blippsync.channels.email import build_email, real_address, sender
 from blippsync.config import Config
 from blippsync.redaction import register_secret
 
@@ -22,6 +22,10 @@ class SmtpChannel:
     def send(self, message: Message, config: Config) -> Delivery:
         host, port = config["smtp.host"], config["smtp.port"]
         where = f"SMTP {host}:{port}"
+        problem = real_address(sender(message, config))
+        if problem:
+            raise DeliveryFailed(f"smtp: no real From address: {problem} (set smtp.from_address "
+                                 "or the business's email_from_address)", retryable=False)
         email = build_email(message, config)
         try:
             server = smtplib.SMTP(host, port, timeout=config["smtp.timeout_seconds"])

@@ -18,6 +18,18 @@ from blippsync.redaction import register_secret
 API_PATH = "/2010-04-01/Accounts/{sid}/Messages.json"
 UNSUBSCRIBED_CODE = 21610  # "Attempt to send to unsubscribed recipient": the carrier's STOP
 RETRYABLE_STATUS = frozenset({429, 503})
+# Error codes saying a number can never take our SMS: no further SMS goes to it. 30003
+# (handset unreachable: off, no signal) is usually temporary, so only UNREACHABLE_LIMIT of
+# them in a row count as permanent; 30007 (filtered) and 30034 (unregistered sender) are
+# about our sending, not the number, and never suppress it.
+PERMANENT_FAILURES = {
+    "21610": "the recipient unsubscribed at the carrier (STOP)",
+    "21614": "not a mobile number",
+    "30005": "unknown or inactive number",
+    "30006": "landline or unreachable carrier",
+}
+UNREACHABLE_CODE = "30003"
+UNREACHABLE_LIMIT = 3
 
 
 class TwilioChannel:
@@ -33,6 +45,12 @@ class TwilioChannel:
             self._clients[key] = httpx.Client(base_url=key[0], timeout=key[1])
         return self._clients[key]
 
+    def close(self) -> None:
+        """Close the kept-alive connections (tests; the daemon's process exit does it too)."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
     def send(self, message: Message, config: Config) -> Delivery:
         sid, token = config["twilio.account_sid"], config["twilio.auth_token"]
         if not sid or not token:
@@ -40,6 +58,8 @@ class TwilioChannel:
                                  retryable=False)
         register_secret(token)
         form = {"To": message.to, "Body": message.body}
+        if message.status_callback:
+            form["StatusCallback"] = message.status_callback
         if config["twilio.messaging_service_sid"]:
             form["MessagingServiceSid"] = config["twilio.messaging_service_sid"]
         elif config["twilio.from_number"]:
@@ -75,5 +95,6 @@ def _outcome(response: httpx.Response) -> Delivery:
     if response.status_code in RETRYABLE_STATUS:
         raise DeliveryFailed(reason, retryable=True)
     if 400 <= response.status_code < 500:
-        raise DeliveryFailed(reason, retryable=False, opt_out=code == UNSUBSCRIBED_CODE)
+        raise DeliveryFailed(reason, retryable=False, opt_out=code == UNSUBSCRIBED_CODE,
+                             code=str(code) if code else None)
     raise DeliveryUnknown(reason)

@@ -131,17 +131,21 @@ def _register_commands() -> None:
         admin,
         businesses,
         connect,
+        console,
         credentials,
         daemon,
         demo,
         directory,
+        export,
         journeys,
         keys,
+        messages,
+        qr,
         sync,
     )
 
     for module in (admin, businesses, sync, demo, daemon, journeys, connect, keys,
-                   credentials, directory):
+                   credentials, console, directory, export, messages, qr):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -6,9 +6,10 @@ from typing import Any
 
 import click
 
-from blippsync.cli import get_app
+from blippsync.cli import get_app, get_plugins
 from blippsync.cli.output import echo_json, echo_table
 from blippsync.migrations import migrate as apply_migrations
+from blippsync.status import age_text as _age
 from blippsync.status import collect_status
 
 
@@ -29,7 +30,9 @@ def migrate(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Database, migrations and what needs attention; exit 1 when a human is needed."""
-    report = collect_status(get_app(ctx).db)
+    app = get_app(ctx)
+    report = collect_status(app.db, app.config)
+    report["sequences_never_starting"] = _never_starting(ctx, app, report)
     if as_json:
         echo_json(report)
     else:
@@ -38,6 +41,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
         mig = report["migrations"]
         click.echo(f"migrations: {len(mig['applied'])} applied, {len(mig['pending'])} pending"
                    + (f" ({', '.join(mig['pending'])})" if mig["pending"] else ""))
+        channels = report["channels"]
+        click.echo("channels: " + ", ".join(f"{kind} via {name}" for kind, name
+                                             in channels["active"].items()))
+        for warning in channels["warnings"]:
+            click.echo(f"WARNING: {warning}")
+        for seq in report["sequences_never_starting"]:
+            click.echo(f"WARNING: sequence {seq['name']!r} of {seq['business']} starts on "
+                       f"{seq['trigger_source']}/{seq['trigger_event_type']}, which no installed "
+                       "connector emits: it can never enroll anyone")
         for label, count in report["counts"].items():
             click.echo(f"{label}: {count}")
         if report["connections"]:
@@ -59,18 +71,16 @@ def status(ctx: click.Context, as_json: bool) -> None:
         ctx.exit(1)
 
 
+def _never_starting(ctx: click.Context, app: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
+    if "businesses" not in report["counts"]:
+        return []  # an unmigrated database: no sequences to look at
+    from blippsync.journeys.catalog import never_starting
+
+    return never_starting(app.db, get_plugins(ctx).events_by_connector())
+
+
 def _when(at: Any) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S %Z") if at is not None else "never"
-
-
-def _age(seconds: Any) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
-        if abs(seconds) >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 @click.group("db")

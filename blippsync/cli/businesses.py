@@ -53,4 +53,36 @@ def list_(ctx: click.Context, as_json: bool) -> None:
                  r["customers"]) for r in rows])
 
 
+@businesses.command("email")
+@click.argument("business_id")
+@click.option("--postal-address", help="Postal address printed in every email (CAN-SPAM); "
+                                       "\"\" clears it.")
+@click.option("--from-address", help="This business's own From address (a domain you send "
+                                     "for); \"\" falls back to smtp.from_address.")
+@click.option("--reply-to", help="Where replies go; \"\" falls back to smtp.reply_to.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def email(ctx: click.Context, business_id: str, postal_address: str | None,
+          from_address: str | None, reply_to: str | None, as_json: bool) -> None:
+    """Show or set a business's email identity: postal address, From, Reply-To."""
+    from blippsync.ids import option_id
+    from blippsync.sender_identity import set_sender_identity
+
+    key = option_id(business_id, "BUSINESS_ID")
+    if key is None:
+        raise click.BadParameter("give the business's id", param_hint="BUSINESS_ID")
+    identity = set_sender_identity(get_app(ctx).ready_db(), key, postal_address=postal_address,
+                                   from_address=from_address, reply_to=reply_to)
+    if as_json:
+        echo_json(identity)
+        return
+    config = get_app(ctx).config
+    click.echo(f"{identity['name']} ({identity['id']})")
+    click.echo(f"  postal address: {identity['postal_address'] or 'NOT SET (required in email)'}")
+    click.echo(f"  from: {identity['email_from_address'] or config['smtp.from_address'] or '-'}"
+               + ("" if identity["email_from_address"] else " (smtp.from_address)"))
+    click.echo(f"  reply-to: {identity['email_reply_to'] or config['smtp.reply_to'] or '-'}"
+               + ("" if identity["email_reply_to"] else " (smtp.reply_to)"))
+
+
 COMMANDS = [businesses]

@@ -17,6 +17,7 @@ from blippsync.cli import get_app, get_plugins
 def run(ctx: click.Context, host: str | None, port: int | None, workers: int | None,
         no_http: bool) -> None:
     """Run the service until SIGTERM/SIGINT: syncs, webhooks, journeys, health, metrics."""
+    from blippsync.channels.readiness import announce_channels
     from blippsync.daemon import Daemon
 
     app = get_app(ctx)
@@ -25,6 +26,11 @@ def run(ctx: click.Context, host: str | None, port: int | None, workers: int | N
     if no_http:
         overrides["http__enabled"] = False
     config = app.config.with_values(**overrides)
+    announce_channels(config)
+    if config["http.enabled"] and config["console.enabled"]:
+        from blippsync.console import check_console
+
+        check_console(config)  # a misconfigured console stops the start, not the service later
     db = app.ready_db()
     db.check()
     daemon = Daemon(config, db, get_plugins(ctx))

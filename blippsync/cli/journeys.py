@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import click
 
-from blippsync.cli import get_app
+from blippsync.cli import get_app, get_plugins
 from blippsync.cli.output import echo_json, echo_table
 
 
@@ -26,7 +26,8 @@ def apply_(ctx: click.Context, file: str, business_id: str | None, as_json: bool
     from blippsync.journeys.apply import apply_sequence_file
     from blippsync.journeys.definitions import load_sequence_file
 
-    spec = load_sequence_file(file)  # validation needs no database
+    # validation needs no database; triggers are checked against the connectors' events
+    spec = load_sequence_file(file, get_plugins(ctx).events_by_connector())
     result = apply_sequence_file(get_app(ctx).ready_db(), spec, business_id=business_id)
     if as_json:
         echo_json({"business_id": result.business_id, "business_created": result.business_created,
@@ -121,64 +122,4 @@ def maintenance(ctx: click.Context, as_json: bool) -> None:
                f"the history of {summary.merged_customers} merged customers")
 
 
-@click.group("messages")
-def messages() -> None:
-    """Messages whose outcome is unknown (a worker died mid-send): list, release."""
-
-
-@messages.command("unknown")
-@click.option("--business", "business_id", help="Only this business's messages.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def messages_unknown(ctx: click.Context, business_id: str | None, as_json: bool) -> None:
-    """List messages that may or may not have reached the provider."""
-    from blippsync.cli.sync import _uuid
-    from blippsync.journeys.unknown import list_unknown
-
-    rows = list_unknown(get_app(ctx).ready_db(), _uuid(business_id, "--business"))
-    if as_json:
-        echo_json(rows)
-        return
-    echo_table("Messages with an unknown outcome", ["id", "business", "customer", "channel",
-                                                    "step", "to", "since", "error"],
-               [(r["id"], r["business"], r["customer"], r["channel"], r["step"], r["sent_to"],
-                 f"{r['created_at']:%Y-%m-%d %H:%M}", r["last_error"]) for r in rows])
-    if rows:
-        click.echo("Check the provider (SMTP log, Twilio console); release with `blippsync "
-                   "messages release --not-delivered ID...` only those it never received.")
-
-
-@messages.command("release")
-@click.argument("ids", nargs=-1)
-@click.option("--all", "release_all", is_flag=True,
-              help="Every unknown message (of --business, if given).")
-@click.option("--business", "business_id", help="Only this business's messages.")
-@click.option("--not-delivered", "confirmed", is_flag=True, required=True,
-              help="Required: you checked the provider and these messages never reached it.")
-@click.option("--reason", default="confirmed not delivered by the operator",
-              help="Why, kept on the message.")
-@click.pass_context
-def messages_release(ctx: click.Context, ids: tuple[str, ...], release_all: bool,
-                     business_id: str | None, confirmed: bool, reason: str) -> None:
-    """Send again unknown messages known never to have reached the provider."""
-    from datetime import UTC, datetime
-
-    from blippsync.cli.sync import _uuid
-    from blippsync.journeys.unknown import list_unknown, release_unknown
-
-    if bool(ids) == release_all:
-        raise click.UsageError("give message ids, or --all")
-    db = get_app(ctx).ready_db()
-    business = _uuid(business_id, "--business")
-    wanted = ([r["id"] for r in list_unknown(db, business)] if release_all
-              else [_uuid(i, "ID") for i in ids])
-    released = release_unknown(db, wanted, reason, datetime.now(UTC), business)
-    click.echo(f"released {len(released)} of {len(wanted)} message(s); the next pass sends them")
-    for missed in sorted(set(wanted) - set(released), key=str):
-        click.echo(f"not released: {missed} (not unknown, another business, or its journey "
-                   "has stopped)", err=True)
-    if len(released) < len(wanted):
-        ctx.exit(1)
-
-
-COMMANDS = [sequences, explain, maintenance, messages]
+COMMANDS = [sequences, explain, maintenance]

@@ -72,6 +72,10 @@ def run_once_command(ctx: click.Context, business: str | None, connector: str | 
         installed = ", ".join(sorted(plugins.connectors))
         raise click.BadParameter(f"no connector named {connector!r} (installed: {installed})",
                                  param_hint="--connector")
+    if not dry_run:
+        from blippsync.channels.readiness import announce_channels
+
+        announce_channels(app.config)
     flt = PassFilter(_uuid(business, "--business"), connector, full, dry_run)
     with _progress(not as_json) as progress:
         report = run_once(app, plugins, flt, progress)
@@ -227,6 +231,10 @@ def customers_add(ctx: click.Context, business: str, name: str, email: str | Non
         raise click.BadParameter(f"{event!r}: event types are lower-case words joined by _ "
                                  "(job_completed, invoice_paid)", param_hint="--event")
     app, plugins = get_app(ctx), get_plugins(ctx)
+    emits = plugins.events_by_connector().get("manual", ())
+    if event is not None and event not in emits:
+        raise click.BadParameter(f"{event!r} is not an event customers add can start journeys "
+                                 f"with (known: {', '.join(emits)})", param_hint="--event")
     business_id = _uuid(business, "--business")
     db = app.ready_db()
     with db.begin() as conn:

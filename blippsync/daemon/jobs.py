@@ -36,8 +36,13 @@ WHERE status = 'connected' AND connector = ANY(:connectors)
 ORDER BY token_expires_at
 LIMIT 200
 """)
+# Due at a random point of the next :spread_seconds (never later than already due): all at
+# once, 10,000 connections were one herd that took the daemons a whole sync interval to
+# work through, every connection's ordinary sync waiting behind it.
 RECONCILE_SQL = sa.text("""
-UPDATE public.connections SET next_sync_at = now()
+UPDATE public.connections
+SET next_sync_at = least(next_sync_at,
+                         now() + random() * make_interval(secs => :spread_seconds))
 WHERE status = 'connected' AND connector = ANY(:connectors) AND next_sync_at > now()
 """)
 
@@ -116,9 +121,9 @@ class Jobs:
                 self.metrics.token_refreshes.inc()
 
     def reconcile(self) -> None:
-        """Once per period across replicas: make every webhook-driven connection due now.
-        Its sync (QuickBooks: CDC from its cursor) catches any change whose webhook never
-        arrived."""
+        """Once per period across replicas: make every webhook-driven connection due within
+        one default sync interval (spread, not all at once). Its sync (QuickBooks: CDC from
+        its cursor) catches any change whose webhook never arrived."""
         names = [name for name, info in self.plugins.connectors.items()
                  if isinstance(info.connector, WebhookConnector)]
         if not names:
@@ -126,8 +131,12 @@ class Jobs:
 
         def make_due() -> None:
             with self.db.begin() as conn:
-                count = conn.execute(RECONCILE_SQL, {"connectors": names}).rowcount
-            log.info("reconciliation: %d webhook-driven connections due now", count)
+                count = conn.execute(RECONCILE_SQL, {
+                    "connectors": names,
+                    "spread_seconds": float(self.config["daemon.sync_interval_seconds"]),
+                }).rowcount
+            log.info("reconciliation: %d webhook-driven connections due within %ss", count,
+                     self.config["daemon.sync_interval_seconds"])
 
         tasks.run_once_per_period(
             self.db, self.owner, "reconcile",

@@ -18,20 +18,36 @@ import sqlalchemy as sa
 
 from blippsync.database import Database
 
-# Due: its next sync time has come, or webhook notices are waiting for it.
+# Due: its next sync time has come, or webhook notices are waiting for it. Each kind is
+# found from its own index (connections_scheduled_due_idx in next_sync_at order; pending
+# notices from webhook_deliveries_pending_idx), so a claim reads the rows it may take and
+# not every connection: at 10,000 connections the single OR over both walked them all,
+# with a notice probe each, on every tick of every daemon. The literal connector list
+# matches the partial index (migration 0150); :unscheduled stays the authority.
 CLAIM_SQL = sa.text("""
-WITH due AS (
-    SELECT c.id FROM public.connections AS c
-    WHERE c.status = 'connected'
+WITH by_time AS (
+    SELECT c.id, c.next_sync_at FROM public.connections AS c
+    WHERE c.status = 'connected' AND c.connector NOT IN ('csv', 'manual')
       AND NOT (c.connector = ANY(:unscheduled))
+      AND c.next_sync_at <= now()
       AND (c.lease_expires_at IS NULL OR c.lease_expires_at < now())
-      AND (c.next_sync_at <= now()
-           OR EXISTS (SELECT 1 FROM public.webhook_deliveries AS d
-                      WHERE d.connection_id = c.id AND d.state = 'pending'
-                        AND d.next_attempt_at <= now()))
     ORDER BY c.next_sync_at
     LIMIT :limit
     FOR UPDATE OF c SKIP LOCKED
+), by_notice AS (
+    SELECT c.id, c.next_sync_at FROM public.connections AS c
+    WHERE c.id IN (SELECT d.connection_id FROM public.webhook_deliveries AS d
+                   WHERE d.state = 'pending' AND d.next_attempt_at <= now())
+      AND c.next_sync_at > now()   -- the others are in by_time already
+      AND c.status = 'connected' AND NOT (c.connector = ANY(:unscheduled))
+      AND (c.lease_expires_at IS NULL OR c.lease_expires_at < now())
+    ORDER BY c.next_sync_at
+    LIMIT :limit
+    FOR UPDATE OF c SKIP LOCKED
+), due AS (
+    SELECT id FROM (SELECT * FROM by_time UNION ALL SELECT * FROM by_notice) AS both_kinds
+    ORDER BY next_sync_at
+    LIMIT :limit
 )
 UPDATE public.connections AS c
 SET lease_owner = :owner,

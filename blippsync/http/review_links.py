@@ -16,27 +16,30 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
+from blippsync.google_review import review_url
 from blippsync.http.state import HttpState
 
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 
 PEEK_SQL = sa.text("""
-SELECT b.google_review_url FROM public.review_requests AS r
+SELECT b.google_review_url, b.google_place_id FROM public.review_requests AS r
 JOIN public.businesses AS b ON b.id = r.business_id WHERE r.review_token = :token
 """)
 
 
 def follow(state: HttpState, token: str, record: bool) -> tuple[bool, str | None]:
-    """(found, where to send the customer); a GET records the click (journey engine)."""
+    """(found, where to send the customer: a validated Google review URL or None); a GET
+    records the click (journey engine)."""
     if record:
         from blippsync.journeys.inbound import record_review_click
 
-        url = record_review_click(state.db, token)
-        if url is not None:
-            return True, url
+        if not record_review_click(state.db, token):
+            return False, None
     with state.db.connect() as conn:
         row = conn.execute(PEEK_SQL, {"token": token}).first()
-    return (row is not None, row.google_review_url if row is not None else None)
+    if row is None:
+        return False, None
+    return True, review_url(row.google_review_url, row.google_place_id)
 
 
 def endpoint(state: HttpState) -> Callable[[Request], Awaitable[Response]]:

@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 
 from blippsync.errors import ConfigError
+from blippsync.proxy_peer import keep_peer
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_SECONDS = 10.0
@@ -22,9 +23,10 @@ START_TIMEOUT_SECONDS = 10.0
 class HttpServer:
     def __init__(self, app: Any, host: str, port: int) -> None:
         self.host = host
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                lifespan="off", timeout_graceful_shutdown=2,
-                                server_header=False, date_header=False)
+        # proxy headers handled by keep_peer, as uvicorn would, keeping the real peer
+        config = uvicorn.Config(keep_peer(app), host=host, port=port, log_config=None,
+                                access_log=False, lifespan="off", timeout_graceful_shutdown=2,
+                                server_header=False, date_header=False, proxy_headers=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
 

@@ -17,14 +17,16 @@ import sqlalchemy as sa
 
 from blippsync.database import Database
 from blippsync.errors import InputError, NotFoundError
+from blippsync.google_review import problem_with
 from blippsync.journeys.definitions import SequenceFile, SequenceSpec
 
 _FIND_BUSINESS_BY_NAME = sa.text(
     "SELECT id FROM public.businesses WHERE lower(name) = lower(:name) ORDER BY created_at")
 _INSERT_BUSINESS = sa.text("""
     INSERT INTO public.businesses (name, created_by, timezone, google_review_url, phone,
-                                   website_url, country)
-    VALUES (:name, :owner_email, :timezone, :google_review_url, :phone, :website_url, :country)
+                                   website_url, country, postal_address)
+    VALUES (:name, :owner_email, :timezone, :google_review_url, :phone, :website_url, :country,
+            :postal_address)
     RETURNING id
 """)
 _BUSINESS_EXISTS = sa.text("SELECT id FROM public.businesses WHERE id = :id")
@@ -140,11 +142,13 @@ def _create_business(conn: sa.Connection, file: SequenceFile, owner: str) -> uui
         raise InputError(f"{file.path}: business timezone {tz!r} is not an IANA "
                          "time zone") from None
     url = info.get("google_review_url")
-    if url and not str(url).lower().startswith(("http://", "https://")):
-        raise InputError(f"{file.path}: business google_review_url must start with https://")
+    problem = problem_with(str(url), None) if url else None
+    if problem:
+        raise InputError(f"{file.path}: business {problem}")
     business_id: uuid.UUID = conn.execute(_INSERT_BUSINESS, {
         "name": str(info["name"]).strip(), "owner_email": str(owner).strip().lower(),
         "timezone": tz, "google_review_url": url, "phone": info.get("phone"),
         "website_url": info.get("website_url"),
-        "country": str(info.get("country", "US")).upper()}).scalar_one()
+        "country": str(info.get("country", "US")).upper(),
+        "postal_address": info.get("postal_address")}).scalar_one()
     return business_id

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import sqlalchemy as sa
 
 from blippsync.database import Database
 from blippsync.errors import InputError, NotFoundError
+from blippsync.ids import option_id
 
 _LIST = sa.text("""
     SELECT s.id, s.business_id, b.name AS business, s.name, s.trigger_source,
@@ -26,19 +26,10 @@ _STEPS = sa.text("""
 """)
 
 
-def _business(value: str | None) -> uuid.UUID | None:
-    if not value:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InputError(f"--business: {value!r} is not a business id (a UUID)") from None
-
-
 def list_sequences(db: Database, business_id: str | None = None) -> list[dict[str, Any]]:
     with db.connect() as conn:
-        return [dict(r) for r in conn.execute(_LIST, {"business": _business(business_id)})
-                .mappings()]
+        business = option_id(business_id, "--business")
+        return [dict(r) for r in conn.execute(_LIST, {"business": business}).mappings()]
 
 
 def show_sequence(db: Database, name_or_id: str, business_id: str | None = None) -> dict[str, Any]:
@@ -53,3 +44,10 @@ def show_sequence(db: Database, name_or_id: str, business_id: str | None = None)
         sequence["step_list"] = [dict(r) for r in conn.execute(_STEPS, {"id": sequence["id"]})
                                  .mappings()]
     return sequence
+
+
+def never_starting(db: Database, known_events: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+    """Active sequences whose trigger no installed connector emits (written by the web app or
+    before validation existed): they can never enroll anyone."""
+    return [s for s in list_sequences(db) if s["status"] == "active"
+            and s["trigger_event_type"] not in known_events.get(s["trigger_source"], ())]

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from blippsync.errors import InputError
 from blippsync.journeys.hours import parse_window
@@ -33,6 +33,7 @@ MAX_STEPS_PER_SEQUENCE = 50
 MAX_NAME_CHARS = 200
 MAX_CHARS = {"subject": 300, "body": 50_000, "text": 1_600}  # 1,600: Twilio's SMS maximum
 _STEP_KEYS = {"type", "delay_minutes", "purpose", "channel", "subject", "body", "text"}
+T = TypeVar("T")
 _SEQUENCE_KEYS = {"name", "trigger_source", "trigger_event_type", "status", "settings", "steps"}
 
 
@@ -75,8 +76,10 @@ class SequenceFile:
     sequences: tuple[SequenceSpec, ...] = field(default_factory=tuple)
 
 
-def load_sequence_file(path: str | Path) -> SequenceFile:
-    """Read and validate a sequence file; InputError naming the place on any problem."""
+def load_sequence_file(path: str | Path,
+                       known_events: Mapping[str, Collection[str]] | None = None) -> SequenceFile:
+    """Read and validate a sequence file; InputError listing every problem, each naming its
+    place. With `known_events` (connector -> declared events), triggers are checked too."""
     file = Path(path)
     raw = _read(file)
     where = str(file)
@@ -95,11 +98,18 @@ def load_sequence_file(path: str | Path) -> SequenceFile:
     if len(items) > MAX_SEQUENCES_PER_FILE:
         raise InputError(f"{where}: {len(items)} sequences; at most {MAX_SEQUENCES_PER_FILE} "
                          "per file")
-    specs = tuple(parse_sequence(item, f"{where}: sequences[{i}]") for i, item in enumerate(items))
-    names = [s.name for s in specs]
-    for name in names:
-        if names.count(name) > 1:
-            raise InputError(f"{where}: sequence {name!r} is defined twice")
+    problems: list[str] = []
+    parsed = [_collect(problems, parse_sequence, item, f"{where}: sequences[{i}]", known_events)
+              for i, item in enumerate(items)]
+    specs = tuple(spec for spec in parsed if spec is not None)
+    names = [spec.name for spec in specs]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{where}: sequence {name!r} is defined twice")
+    if len(problems) == 1:
+        raise InputError(problems[0])
+    if problems:
+        raise InputError(f"{where}: {len(problems)} problems, nothing applied:\n"
+                         + "\n".join(problems))
     return SequenceFile(path=file, business=business, sequences=specs)
 
 
@@ -139,7 +149,11 @@ def _read(file: Path) -> Any:
     raise InputError(f"{file}: unknown format (use .toml, .yaml, .yml or .json)")
 
 
-def parse_sequence(raw: Any, where: str) -> SequenceSpec:
+def parse_sequence(raw: Any, where: str,
+                   known_events: Mapping[str, Collection[str]] | None = None) -> SequenceSpec:
+    """One sequence; InputError listing every problem found in it (one per line).
+    `known_events` (connector -> the events it declares) rejects triggers that can never
+    fire."""
     if not isinstance(raw, dict):
         raise InputError(f"{where}: a sequence must be a table")
     name = raw.get("name")
@@ -148,26 +162,59 @@ def parse_sequence(raw: Any, where: str) -> SequenceSpec:
     if len(name) > MAX_NAME_CHARS:
         raise InputError(f"{where}: 'name' is {len(name)} characters; at most {MAX_NAME_CHARS}")
     where = f"{where.rsplit(':', 1)[0]}: sequence {name.strip()!r}"
+    problems: list[str] = []
     unknown = set(raw) - _SEQUENCE_KEYS
     if unknown:
-        raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        problems.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     for key in ("trigger_source", "trigger_event_type"):
         value = raw.get(key)
         if not isinstance(value, str) or not value.strip():
-            raise InputError(f"{where}: '{key}' is required (for example 'csv' / 'job_completed')")
+            problems.append(f"{where}: '{key}' is required (for example 'csv' / "
+                            "'job_completed')")
+    if known_events is not None and not problems:
+        problems.extend(_trigger_problems(raw["trigger_source"].strip(),
+                                          raw["trigger_event_type"].strip(), known_events, where))
     status = raw.get("status", "active")
     if status not in STATUSES:
-        raise InputError(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}")
-    settings = _settings(raw.get("settings") or {}, where)
+        problems.append(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}")
+    settings = _collect(problems, _settings, raw.get("settings") or {}, where)
     steps_raw = raw.get("steps")
+    steps: list[StepSpec] = []
     if not isinstance(steps_raw, list) or not steps_raw:
-        raise InputError(f"{where}: 'steps' must be a non-empty list")
-    if len(steps_raw) > MAX_STEPS_PER_SEQUENCE:
-        raise InputError(f"{where}: {len(steps_raw)} steps; at most {MAX_STEPS_PER_SEQUENCE}")
-    steps = tuple(parse_step(s, i, f"{where}, step {i + 1}") for i, s in enumerate(steps_raw))
+        problems.append(f"{where}: 'steps' must be a non-empty list")
+    elif len(steps_raw) > MAX_STEPS_PER_SEQUENCE:
+        problems.append(f"{where}: {len(steps_raw)} steps; at most {MAX_STEPS_PER_SEQUENCE}")
+    else:
+        for i, item in enumerate(steps_raw):
+            step = _collect(problems, parse_step, item, i, f"{where}, step {i + 1}")
+            if step is not None:
+                steps.append(step)
+    if problems:
+        raise InputError("\n".join(problems))
     return SequenceSpec(name=name.strip(), trigger_source=raw["trigger_source"].strip(),
                         trigger_event_type=raw["trigger_event_type"].strip(), status=status,
-                        settings=settings, steps=steps)
+                        settings=settings or {}, steps=tuple(steps))
+
+
+def _trigger_problems(source: str, event: str, known: Mapping[str, Collection[str]],
+                      where: str) -> list[str]:
+    if source not in known:
+        return [f"{where}: trigger_source {source!r} is no installed connector (installed: "
+                f"{', '.join(sorted(known)) or 'none'}); the sequence could never start"]
+    if event not in known[source]:
+        return [f"{where}: connector {source!r} never emits {event!r} (it emits: "
+                f"{', '.join(sorted(known[source])) or 'nothing'}); the sequence could never "
+                "start"]
+    return []
+
+
+def _collect(problems: list[str], check: Callable[..., T], *args: Any) -> T | None:
+    """Run one check; its InputError lines join `problems` instead of stopping the rest."""
+    try:
+        return check(*args)
+    except InputError as exc:
+        problems.extend(str(exc).splitlines())
+        return None
 
 
 def _settings(raw: Any, where: str) -> dict[str, Any]:
@@ -194,46 +241,49 @@ def _settings(raw: Any, where: str) -> dict[str, Any]:
 
 
 def parse_step(raw: Any, order: int, where: str) -> StepSpec:
+    """One step; InputError listing every problem found in it (one per line)."""
     if not isinstance(raw, dict):
         raise InputError(f"{where}: a step must be a table")
+    problems: list[str] = []
     unknown = set(raw) - _STEP_KEYS
     if unknown:
-        raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        problems.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     kind = raw.get("type")
     if kind not in STEP_TYPES:
-        raise InputError(f"{where}: step type {kind!r} is not one of {', '.join(STEP_TYPES)}")
+        raise InputError("\n".join([*problems, f"{where}: step type {kind!r} is not one of "
+                                                f"{', '.join(STEP_TYPES)}"]))
     delay = raw.get("delay_minutes", 0)
     if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
-        raise InputError(f"{where}: delay_minutes must be a whole number of minutes >= 0, "
-                         f"got {delay!r}")
+        problems.append(f"{where}: delay_minutes must be a whole number of minutes >= 0, "
+                        f"got {delay!r}")
     purpose = raw.get("purpose")
     if purpose is not None and purpose not in PURPOSES:
-        raise InputError(f"{where}: purpose {purpose!r} is not one of {', '.join(PURPOSES)}")
+        problems.append(f"{where}: purpose {purpose!r} is not one of {', '.join(PURPOSES)}")
     channel = raw.get("channel", kind if kind in CHANNELS else None)
     if channel is not None and channel not in CHANNELS:
-        raise InputError(f"{where}: channel {channel!r} is not one of {', '.join(CHANNELS)}")
-    if kind in CHANNELS and channel != kind:
-        raise InputError(f"{where}: a {kind} step cannot use channel {channel!r}")
+        problems.append(f"{where}: channel {channel!r} is not one of {', '.join(CHANNELS)}")
+    elif kind in CHANNELS and channel != kind:
+        problems.append(f"{where}: a {kind} step cannot use channel {channel!r}")
     if kind not in CHANNELS and (channel or any(k in raw for k in ("subject", "body", "text"))):
-        raise InputError(f"{where}: a {kind} step sends nothing: remove channel/subject/body/text")
+        problems.append(f"{where}: a {kind} step sends nothing: remove "
+                        "channel/subject/body/text")
     config: dict[str, Any] = {}
-    if kind == "sms":
-        text = raw.get("text", raw.get("body"))
-        if not isinstance(text, str) or not text.strip():
-            raise InputError(f"{where}: an sms step needs 'text'")
-        config["text"] = text
-    elif kind == "email":
-        for key in ("subject", "body"):
-            if not isinstance(raw.get(key), str) or not raw[key].strip():
-                raise InputError(f"{where}: an email step needs '{key}'")
-            config[key] = raw[key]
-    for key, source in config.items():
-        if len(source) > MAX_CHARS[key]:
-            raise InputError(f"{where}: {key} is {len(source)} characters; at most "
-                             f"{MAX_CHARS[key]}")
+    wanted = {"sms": ("text",), "email": ("subject", "body")}.get(kind, ())
+    for key in wanted:
+        value = raw.get(key, raw.get("body")) if key == "text" else raw.get(key)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{where}: an {kind} step needs '{key}'")
+            continue
+        if len(value) > MAX_CHARS[key]:
+            problems.append(f"{where}: {key} is {len(value)} characters; at most "
+                            f"{MAX_CHARS[key]}")
+            continue
+        config[key] = value
         try:
-            check_template(source)
+            check_template(value)
         except TemplateProblem as exc:
-            raise InputError(f"{where}: {key}: {exc}") from None
+            problems.append(f"{where}: {key}: {exc}")
+    if problems:
+        raise InputError("\n".join(problems))
     return StepSpec(order=order, type=kind, delay_minutes=delay, purpose=purpose,
                     channel=channel, message_config=config)

@@ -48,10 +48,13 @@ from blippsync.config import Config
 from blippsync.database import Database, driver_connection
 from blippsync.errors import PluginError
 from blippsync.journeys import queries as q
+from blippsync.journeys.delivery_status import StatusReport, record_delivery_status
 from blippsync.journeys.hours import parse_window, retry_delay_seconds
 from blippsync.journeys.planner import SMS_WINDOW_SECONDS, Outcome, Policy, Transition, plan
 from blippsync.journeys.render import RenderContext, render_step
+from blippsync.journeys.rules import HELD_STATUSES
 from blippsync.journeys.templates import RenderBudget, TemplateProblem, check_message_config
+from blippsync.journeys.unsubscribe import signing_key
 from blippsync.retrying import RetryableFault, RetryPolicy, call_with_retries
 from blippsync.tenancy import REASON as CROSS_TENANT
 from blippsync.tenancy import refuse_cross_tenant
@@ -102,6 +105,7 @@ def execute_due_steps(db: Database, config: Config, plugins: Any, *,
     """Run every due step (or max_batches batches); return what happened."""
     size = batch_size or config["journeys.execute_batch_size"]
     channels = _channels(config, plugins)
+    _collect_delivery_reports(db, config, plugins)
     policy = Policy(sms_hours=parse_window(config["journeys.sms_hours"]),
                     email_hours=parse_window(config["journeys.email_hours"]),
                     sms_daily_cap=config["journeys.sms_daily_cap"],
@@ -125,6 +129,19 @@ def execute_due_steps(db: Database, config: Config, plugins: Any, *,
     return total
 
 
+def _collect_delivery_reports(db: Database, config: Config, plugins: Any) -> None:
+    """Outcomes plugins learned (bounces...) land before the pass, like status callbacks."""
+    collect = getattr(plugins, "collect_delivery_reports", None)
+    if collect is None:  # a plain mapping of channels (tests, embedders)
+        return
+
+    def report(*, provider_id: str, status: str, error_code: str | None = None,
+               error: str | None = None) -> bool:
+        return record_delivery_status(db, StatusReport(provider_id, status, error_code, error))
+
+    collect(config, report)
+
+
 def _channels(config: Config, plugins: Any) -> dict[str, Any]:
     available = getattr(plugins, "channels", plugins)
     chosen = {}
@@ -146,9 +163,10 @@ def _run_batch(db: Database, config: Config, channels: dict[str, Any], policy: P
     with db.begin() as conn:
         claimed, pending, counts = _claim_and_plan(conn, config, channels, policy, steps_cache,
                                                    size, now)
+        unsubscribe_key = signing_key(conn) if claimed else b""
     if not claimed:
         return ExecutionSummary(), set()
-    _render(config, pending)  # outside any transaction, on a budget
+    _render(config, pending, unsubscribe_key)  # outside any transaction, on a budget
     tally: Counter[str] = Counter()
     stops: Counter[str] = Counter()
     unrendered = [p for p in pending if p.message is None]
@@ -190,9 +208,9 @@ def _record_chunk(db: Database, config: Config, chunk: list[_Pending], now: date
         raise
 
 
-def _render(config: Config, pending: list[_Pending]) -> None:
+def _render(config: Config, pending: list[_Pending], unsubscribe_key: bytes) -> None:
     """Render each message on the budget; a template problem fails only its own step."""
-    ctx = RenderContext.from_config(config)
+    ctx = RenderContext.from_config(config, unsubscribe_key=unsubscribe_key)
     budget = RenderBudget(seconds=float(config["journeys.render_timeout_seconds"]),
                           max_chars=int(config["journeys.render_max_chars"]))
     for p in pending:
@@ -203,7 +221,8 @@ def _render(config: Config, pending: list[_Pending]) -> None:
             continue
         try:
             p.message = render_step(ctx, step=step, customer=customer, business=business,
-                                    send_key=send_key, token=token, budget=budget)
+                                    send_key=send_key, token=token, ledger_id=p.ledger_id,
+                                    budget=budget)
         except TemplateProblem as exc:
             p.error = f"step {step.step_order + 1} template: {exc}"
 
@@ -212,7 +231,7 @@ def _claim_and_plan(conn: sa.Connection, config: Config, channels: dict[str, Any
                     policy: Policy, steps_cache: dict[uuid.UUID, tuple[dict[str, Any], list[Any]]],
                     size: int, now: datetime
                     ) -> tuple[set[tuple[uuid.UUID, int]], list[_Pending], Any]:
-    active = [r.id for r in conn.execute(q.ACTIVE_SEQUENCE_IDS)]
+    active = [r.id for r in conn.execute(q.ACTIVE_SEQUENCE_IDS, {"held": list(HELD_STATUSES)})]
     counts: dict[str, Any] = {"deferred": 0, "completed": 0, "unknown": 0, "stopped": Counter()}
     if not active:
         return set(), [], counts
@@ -347,6 +366,7 @@ def _record(conn: sa.Connection, config: Config, pending: list[_Pending],
     ledger_rows: list[tuple[Any, ...]] = []
     transitions: list[Transition] = []
     opt_outs: list[uuid.UUID] = []
+    suppressed: list[tuple[str, str, str]] = []  # (number, code, reason): opted out at the carrier
     sent = failed = unknown = retrying = 0
     stops: Counter[str] = Counter()
     for p in pending:
@@ -371,6 +391,8 @@ def _record(conn: sa.Connection, config: Config, pending: list[_Pending],
         else:
             if result.opt_out and p.customer_id is not None:
                 opt_outs.append(p.customer_id)
+                if p.message is not None and p.message.kind == "sms":
+                    suppressed.append((p.message.to, result.code or "opt_out", result.reason))
             if result.retryable and p.attempts < max_attempts:
                 retrying += 1
                 ledger_rows.append((p.ledger_id, "scheduled", None, result.reason, "{}"))
@@ -395,6 +417,9 @@ def _record(conn: sa.Connection, config: Config, pending: list[_Pending],
                         binary=True)
     if opt_outs:
         conn.execute(q.OPT_OUT_SMS, {"ids": opt_outs, "now": now})
+    if suppressed:
+        phones, codes, reasons = (list(c) for c in zip(*suppressed, strict=True))
+        conn.execute(q.SUPPRESS_NUMBERS, {"phones": phones, "codes": codes, "reasons": reasons})
     stops["completed"] = sum(t.status == "completed" for t in transitions)
     return Counter(sent=sent, failed=failed, unknown=unknown, retrying=retrying), stops
 

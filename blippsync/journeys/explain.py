@@ -3,21 +3,26 @@ messages. "Why didn't my customer get a request?" answered in one command."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import sqlalchemy as sa
 
 from blippsync.database import Database
-from blippsync.errors import InputError, NotFoundError
-from blippsync.journeys.rules import REASONS
+from blippsync.errors import NotFoundError
+from blippsync.ids import option_id
+from blippsync.journeys.recipient_zone import recipient_zones
+from blippsync.journeys.rules import HELD_STATUSES, REASONS
 
 _CUSTOMER = sa.text("""
     SELECT c.id, c.business_id, b.name AS business, b.timezone, b.subscription_status, c.name,
            c.email, c.phone, c.mobile_phone, c.phones, c.other_emails, c.source, c.external_id,
            c.opted_out, c.archived, c.deleted_at,
-           c.review_requests_allowed, c.sms_allowed, c.merged_into_id, c.created_at
-    FROM public.customers c JOIN public.businesses b ON b.id = c.business_id WHERE c.id = :id
+           c.review_requests_allowed, c.sms_allowed, c.merged_into_id, c.created_at,
+           c.email_opted_out, c.email_opted_out_at, c.timezone AS customer_timezone,
+           sup.error_code || ' ' || sup.reason AS sms_suppressed
+    FROM public.customers c JOIN public.businesses b ON b.id = c.business_id
+    LEFT JOIN blippsync.sms_suppressions sup ON sup.phone = coalesce(c.mobile_phone, c.phone)
+    WHERE c.id = :id
 """)
 _EVENTS = sa.text("""
     SELECT id, source, event_type, occurred_at, historical, routing_state, routed_at,
@@ -51,38 +56,43 @@ _ENROLLMENTS = sa.text("""
 """)
 _MESSAGES = sa.text("""
     SELECT r.created_at, r.channel, r.status, r.purpose, r.step_order, r.sent_at, r.attempts,
-           r.last_error, r.clicked_at, r.send_key, r.metadata ->> 'to' AS sent_to,
-           r.metadata ->> 'subject' AS subject, r.metadata ->> 'provider_id' AS provider_id
+           r.last_error, r.error_code, r.clicked_at, r.send_key, r.metadata ->> 'to' AS sent_to,
+           r.metadata ->> 'subject' AS subject, r.metadata ->> 'provider_id' AS provider_id,
+           r.metadata ->> 'channel_plugin' AS via
     FROM public.review_requests r
     WHERE r.customer_id = :id ORDER BY r.created_at
 """)
 
-
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise InputError(f"--{what}: {value!r} is not an id (a UUID)") from None
+_FEEDBACK = sa.text("""
+    SELECT f.created_at, f.rating, f.feedback, f.source, t.name AS tech
+    FROM public.private_feedback f
+    LEFT JOIN public.techs t ON t.id = f.tech_id
+    WHERE f.customer_id = :id ORDER BY f.created_at
+""")
 
 
 def explain_customer(db: Database, customer_id: str) -> dict[str, Any]:
-    key = _uuid(customer_id, "customer")
+    key = option_id(customer_id, "--customer")
     with db.connect() as conn:
         customer = conn.execute(_CUSTOMER, {"id": key}).mappings().first()
         if customer is None:
             raise NotFoundError(f"no customer with id {key}")
+        zones = recipient_zones(customer["timezone"], customer["customer_timezone"],
+                                customer["phone"])
         return {
             "customer": dict(customer),
+            "quiet_hours": {"zones": list(zones.all), "why": zones.describe()},
             "events": [dict(r) for r in conn.execute(_EVENTS, {"id": key}).mappings()],
             "decisions": [dict(r) for r in conn.execute(
                 _DECISIONS, {"customer": key, "event": None}).mappings()],
             "enrollments": [dict(r) for r in conn.execute(_ENROLLMENTS, {"id": key}).mappings()],
             "messages": [dict(r) for r in conn.execute(_MESSAGES, {"id": key}).mappings()],
+            "feedback": [dict(r) for r in conn.execute(_FEEDBACK, {"id": key}).mappings()],
         }
 
 
 def explain_event(db: Database, event_id: str) -> dict[str, Any]:
-    key = _uuid(event_id, "event")
+    key = option_id(event_id, "--event")
     with db.connect() as conn:
         event = conn.execute(_EVENT, {"id": key}).mappings().first()
         if event is None:
@@ -111,6 +121,9 @@ def story_lines(report: dict[str, Any]) -> list[str]:
                                  ("deleted", c["deleted_at"] is not None),
                                  ("no review requests", not c["review_requests_allowed"]),
                                  ("no SMS", c["sms_allowed"] is False),
+                                 ("unsubscribed from email", c["email_opted_out"]),
+                                 (f"SMS refused by the carrier: {c['sms_suppressed']}",
+                                  c["sms_suppressed"]),
                                  (f"merged into {c['merged_into_id']}", c["merged_into_id"]))
                  if on]
         mobile = f" (SMS to mobile {c['mobile_phone']})" \
@@ -119,6 +132,9 @@ def story_lines(report: dict[str, Any]) -> list[str]:
                      f"{c['phone'] or 'no phone'}{mobile} of {c['business']} "
                      f"(subscription {c['subscription_status']}, {c['timezone']})"
                      + (f" [{', '.join(flags)}]" if flags else ""))
+        q = report["quiet_hours"]
+        lines.append(f"  quiet hours count in {', '.join(q['zones'])}: {q['why']}, the stricter "
+                     "of them wins")
     ev = report.get("event")
     if ev:
         lines.append(f"Event {ev['id']}: {ev['source']}/{ev['event_type']} at "
@@ -140,6 +156,9 @@ def story_lines(report: dict[str, Any]) -> list[str]:
             if e["status"] == "active" and e["next_step_at"] else ""
         reason = f" ({e['status_reason']})" if e["status_reason"] else ""
         paused = " [sequence paused: waiting]" if e["sequence_status"] == "paused" else ""
+        billing = (c or {}).get("subscription_status")
+        if e["status"] == "active" and billing in HELD_STATUSES:
+            paused += f" [subscription {billing}: waiting until it is active again]"
         lines.append(f"  {where}enrollment in {e['sequence']!r}: {e['status']}{reason}, "
                      f"at step {e['current_step'] + 1}{nxt}{paused}")
         for note in (e["metadata"] or {}).get("notes", []):
@@ -148,8 +167,14 @@ def story_lines(report: dict[str, Any]) -> list[str]:
         when = m["sent_at"] or m["created_at"]
         extra = f": {m['last_error']}" if m["last_error"] and m["status"] != "sent" else ""
         click = f", review link clicked {m['clicked_at']:%Y-%m-%d %H:%M}" if m["clicked_at"] else ""
+        outbox = " to the outbox (a file, not delivered)" if m["via"] == "outbox" else ""
         lines.append(f"  message {when:%Y-%m-%d %H:%M} {m['channel']} ({m['purpose'] or '-'}) "
-                     f"to {m['sent_to'] or '?'}: {m['status']}{extra}{click}")
+                     f"to {m['sent_to'] or '?'}: {m['status']}{outbox}{extra}{click}")
+    for f in report.get("feedback", []):
+        about = f" about {f['tech']}" if f["tech"] else ""
+        said = f": {f['feedback']!r}" if f["feedback"] else ""
+        lines.append(f"  feedback {f['created_at']:%Y-%m-%d %H:%M} via {f['source']}: "
+                     f"{f['rating']} of 5 stars{about}{said} (stops journeys begun before it)")
     if report.get("customer") and not report.get("decisions") and not report.get("events"):
         lines.append("  no trigger events for this customer yet: nothing to route")
     return lines

@@ -25,7 +25,7 @@ _CLICK = sa.text("""
     SET clicked_at = coalesce(clicked_at, :now),
         status = CASE WHEN status IN ('sent', 'delivered', 'unknown') THEN 'clicked' ELSE status END
     WHERE review_token = :token
-    RETURNING (SELECT google_review_url FROM public.businesses b WHERE b.id = business_id)
+    RETURNING id
 """)
 _FIND_BY_PHONE = sa.text("""
     SELECT id FROM public.customers
@@ -44,18 +44,24 @@ _OPT_OUT = sa.text("""
            opted_out_at = coalesce(opted_out_at, :now)
     WHERE id = ANY(:ids)
 """)
+# A START re-subscribes the number at the carrier too: a carrier opt-out (21610) recorded as
+# a suppression goes; numbers that cannot take SMS at all (landlines...) stay suppressed.
+_LIFT_CARRIER_OPT_OUT = sa.text("""
+    DELETE FROM blippsync.sms_suppressions
+    WHERE phone = :phone AND error_code IN ('21610', 'opt_out')
+""")
 _OPT_IN = sa.text("""
     UPDATE public.customers SET opted_out = false, sms_allowed = true, opted_out_at = NULL
     WHERE id = ANY(:ids)
 """)
 
 
-def record_review_click(db: Database, token: str, *, now: datetime | None = None) -> str | None:
-    """Record a click on a review link; return where to redirect (None: unknown token).
-    A click stops the remaining review asks of that enrollment."""
+def record_review_click(db: Database, token: str, *, now: datetime | None = None) -> bool:
+    """Record a click on a review link (False: unknown token). A click stops the remaining
+    review asks of that enrollment."""
     with db.begin() as conn:
         row = conn.execute(_CLICK, {"token": token, "now": now or datetime.now(UTC)}).first()
-    return row[0] if row else None
+    return row is not None
 
 
 def keyword(body: str) -> str | None:
@@ -84,4 +90,6 @@ def record_inbound_sms(db: Database, business_id: uuid.UUID, from_number: str, b
             "provider_id": provider_id, "now": at}).first()
         if inserted is not None and ids and word in ("stop", "start"):
             conn.execute(_OPT_OUT if word == "stop" else _OPT_IN, {"ids": ids, "now": at})
+        if inserted is not None and word == "start":
+            conn.execute(_LIFT_CARRIER_OPT_OUT, {"phone": from_number})
     return word

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from blippsync.journeys.hours import Window, next_allowed, parse_window
+from blippsync.journeys.hours import Window, parse_window
+from blippsync.journeys.recipient_zone import next_allowed_everywhere, recipient_zones
 from blippsync.journeys.rules import BILLABLE_STATUSES
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 SENT_STATUSES = frozenset({"sent", "delivered", "clicked"})
+FINISHED_STATUSES = SENT_STATUSES | {"undelivered", "unknown", "failed"}  # never sent again
 SMS_WINDOW_SECONDS = 24 * 3600
 MAX_STEPS_PER_PASS = 50
 
@@ -80,7 +82,7 @@ def plan(*, enrollment: Any, steps: list[Any], settings: dict[str, Any], custome
         done = ledger.get(t.step)
         if step.step_type not in ("email", "sms"):
             _advance(t, steps, now)
-        elif done is not None and done.status in SENT_STATUSES | {"unknown", "failed"}:
+        elif done is not None and done.status in FINISHED_STATUSES:
             if done.status == "failed" and settings.get("on_step_failure") == "stop":
                 t.status, t.reason = "failed", f"step {t.step + 1} failed: {done.last_error}"
                 return out
@@ -95,9 +97,12 @@ def plan(*, enrollment: Any, steps: list[Any], settings: dict[str, Any], custome
                 t.notes.append(f"step {t.step + 1}: skipped ({skip})")
                 _advance(t, steps, now)
             else:
-                when = _allowed_at(step, settings, business.timezone, sms_recent, policy, now)
+                when, held = _allowed_at(step, settings, business, customer, sms_recent,
+                                         policy, now)
                 if when > now:
                     t.next_at = when
+                    if held:
+                        t.notes.append(f"step {t.step + 1}: {held}")
                     return out
                 t.next_at = now + timedelta(seconds=policy.lease_seconds)
                 out.send = SendPlan(step=t.step, step_row=step,
@@ -144,22 +149,36 @@ def _skip_reason(step: Any, customer: Any, clicked: bool) -> str | None:
             return "customer does not accept SMS"
         if not customer.sms_phone or not E164.match(customer.sms_phone):
             return "no SMS-capable E.164 number"
+        if getattr(customer, "sms_suppressed", None):
+            return f"the carrier refused this number for good: {customer.sms_suppressed}"
     elif not customer.email:
         return "no email address"
+    elif getattr(customer, "email_opted_out", False):
+        return "customer unsubscribed from email"
     return None
 
 
-def _allowed_at(step: Any, settings: dict[str, Any], tz: str, sms_recent: list[datetime],
-                policy: Policy, now: datetime) -> datetime:
+def _allowed_at(step: Any, settings: dict[str, Any], business: Any, customer: Any,
+                sms_recent: list[datetime], policy: Policy,
+                now: datetime) -> tuple[datetime, str | None]:
+    """When the step may go, and (if held by quiet hours) a note saying in which zone."""
+    zones = recipient_zones(business.timezone, getattr(customer, "timezone", None),
+                            getattr(customer, "sms_phone", None) or customer.phone)
+    at = now
     if step.channel == "sms":
         window = policy.sms_hours
         if settings.get("sms_hours"):
             window = window.narrowed(parse_window(settings["sms_hours"]))
-        at = now
         recent = sorted(t for t in sms_recent if t > now - timedelta(seconds=SMS_WINDOW_SECONDS))
         if policy.sms_daily_cap > 0 and len(recent) >= policy.sms_daily_cap:
             at = recent[len(recent) - policy.sms_daily_cap] + timedelta(seconds=SMS_WINDOW_SECONDS)
-        return next_allowed(at, tz, window)
-    window = parse_window(settings["email_hours"]) if settings.get("email_hours") \
-        else policy.email_hours
-    return next_allowed(now, tz, window)
+    else:
+        window = parse_window(settings["email_hours"]) if settings.get("email_hours") \
+            else policy.email_hours
+    when, held_by = next_allowed_everywhere(at, zones, window)
+    if held_by is None:
+        return when, None
+    whose = "the business's" if held_by == zones.business else "the recipient's"
+    return when, (f"{step.channel} held until {when:%Y-%m-%d %H:%M} UTC: quiet hours "
+                  f"(allowed {window}) in {whose} zone {held_by}; {zones.describe()}, "
+                  f"business zone {zones.business}")

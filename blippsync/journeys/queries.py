@@ -6,19 +6,21 @@ import sqlalchemy as sa
 
 # --- routing -------------------------------------------------------------------------------
 
+# Events of a business whose billing is held (rules.HELD_STATUSES) wait, unclaimed.
 CLAIM_EVENTS = sa.text("""
     SELECT e.id, e.business_id, e.source, e.event_type, e.customer_id, e.external_customer_id,
            e.historical, e.occurred_at
     FROM public.trigger_events e
-    WHERE e.routing_state = 'pending'
+    JOIN public.businesses b ON b.id = e.business_id
+    WHERE e.routing_state = 'pending' AND b.subscription_status <> ALL(:held)
     ORDER BY e.created_at
     LIMIT :limit
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF e SKIP LOCKED
 """)
 
 CUSTOMERS = sa.text("""
     SELECT id, business_id, opted_out, archived, deleted_at, review_requests_allowed,
-           merged_into_id
+           merged_into_id, email_opted_out
     FROM public.customers WHERE id = ANY(:ids)
 """)
 
@@ -30,7 +32,9 @@ ACTIVE_SEQUENCES = sa.text("""
            EXISTS (SELECT 1 FROM public.sequence_steps st
                    WHERE st.sequence_id = s.id AND st.message_purpose = 'review') AS asks_review,
            (SELECT st.delay_minutes FROM public.sequence_steps st
-            WHERE st.sequence_id = s.id ORDER BY st.step_order LIMIT 1) AS first_delay
+            WHERE st.sequence_id = s.id ORDER BY st.step_order LIMIT 1) AS first_delay,
+           ARRAY(SELECT DISTINCT st.channel FROM public.sequence_steps st
+                 WHERE st.sequence_id = s.id AND st.channel IS NOT NULL) AS channels
     FROM public.sequences s
     WHERE s.business_id = ANY(:ids) AND s.status = 'active'
     ORDER BY s.created_at, s.name
@@ -85,7 +89,11 @@ MARK_ROUTED = """
 
 # --- execution -----------------------------------------------------------------------------
 
-ACTIVE_SEQUENCE_IDS = sa.text("SELECT id FROM public.sequences WHERE status = 'active'")
+# Enrollments of paused sequences, and of businesses whose billing is held, wait in place.
+ACTIVE_SEQUENCE_IDS = sa.text("""
+    SELECT s.id FROM public.sequences s JOIN public.businesses b ON b.id = s.business_id
+    WHERE s.status = 'active' AND b.subscription_status <> ALL(:held)
+""")
 
 STOP_ARCHIVED_SEQUENCES = sa.text("""
     UPDATE public.customer_enrollments e
@@ -115,15 +123,20 @@ SEQUENCE_STEPS = sa.text("""
     ORDER BY s.id, st.step_order
 """)
 
+# sms_suppressed: why a carrier refused the number for good (blippsync.sms_suppressions).
 EXEC_CUSTOMERS = sa.text("""
-    SELECT id, business_id, name, email, phone, opted_out, archived, deleted_at,
-           review_requests_allowed, sms_allowed, merged_into_id,
-           coalesce(mobile_phone, phone) AS sms_phone  -- texts go to the mobile when known
-    FROM public.customers WHERE id = ANY(:ids)
+    SELECT c.id, c.business_id, c.name, c.email, c.phone, c.opted_out, c.archived, c.deleted_at,
+           c.review_requests_allowed, c.sms_allowed, c.merged_into_id, c.email_opted_out,
+           c.timezone, s.error_code || ' ' || s.reason AS sms_suppressed,
+           coalesce(c.mobile_phone, c.phone) AS sms_phone  -- texts go to the mobile when known
+    FROM public.customers c
+    LEFT JOIN blippsync.sms_suppressions s ON s.phone = coalesce(c.mobile_phone, c.phone)
+    WHERE c.id = ANY(:ids)
 """)
 
 EXEC_BUSINESSES = sa.text("""
-    SELECT id, name, phone, website_url, google_review_url, timezone, subscription_status
+    SELECT id, name, phone, website_url, google_review_url, google_place_id, timezone,
+           subscription_status, postal_address, email_from_address, email_reply_to
     FROM public.businesses WHERE id = ANY(:ids)
 """)
 
@@ -141,7 +154,7 @@ LEDGER_ROWS = sa.text("""
 RECENT_SMS = sa.text("""
     SELECT customer_id, created_at FROM public.review_requests
     WHERE customer_id = ANY(:ids) AND channel = 'sms' AND created_at > :since
-      AND status IN ('scheduled', 'sent', 'delivered', 'clicked', 'unknown')
+      AND status IN ('scheduled', 'sent', 'delivered', 'undelivered', 'clicked', 'unknown')
 """)
 
 # psycopg-level, binary arrays: one statement per batch whatever its size.
@@ -188,6 +201,12 @@ RECORD_OUTCOMES = """
          AS u(id, status, sent_at, error, extra)
     WHERE r.id = u.id
 """
+
+SUPPRESS_NUMBERS = sa.text("""
+    INSERT INTO blippsync.sms_suppressions (phone, error_code, reason)
+    SELECT * FROM unnest(CAST(:phones AS text[]), CAST(:codes AS text[]), CAST(:reasons AS text[]))
+    ON CONFLICT (phone) DO NOTHING
+""")
 
 OPT_OUT_SMS = sa.text("""
     UPDATE public.customers SET sms_allowed = false, opted_out = true,

@@ -23,6 +23,7 @@ from blippsync.database import Database, driver_connection
 from blippsync.journeys import queries as q
 from blippsync.journeys.rules import (
     ENROLLED,
+    HELD_STATUSES,
     REASONS,
     SKIPPED,
     CustomerFacts,
@@ -79,7 +80,7 @@ def route_events(db: Database, config: Config, *, batch_size: int | None = None,
 
 
 def _route_batch(conn: sa.Connection, config: Config, size: int, now: datetime) -> RoutingSummary:
-    events = conn.execute(q.CLAIM_EVENTS, {"limit": size}).all()
+    events = conn.execute(q.CLAIM_EVENTS, {"limit": size, "held": list(HELD_STATUSES)}).all()
     if not events:
         return RoutingSummary()
     customers = _load_customers(conn, {e.customer_id for e in events if e.customer_id})
@@ -130,13 +131,15 @@ def _route_batch(conn: sa.Connection, config: Config, size: int, now: datetime) 
             continue
         facts = CustomerFacts(opted_out=customer.opted_out, archived=customer.archived,
                               deleted=customer.deleted_at is not None,
-                              review_requests_allowed=customer.review_requests_allowed)
+                              review_requests_allowed=customer.review_requests_allowed,
+                              email_opted_out=customer.email_opted_out)
         mine = history.setdefault(customer.id, _CustomerHistory())
         for seq in matches:
             settings = seq.settings or {}
             seq_facts = SequenceFacts(
                 cooldown_days=int(settings.get("cooldown_days", default_cooldown)),
-                asks_review=seq.asks_review, review_cap=bool(settings.get("review_cap", True)))
+                asks_review=seq.asks_review, review_cap=bool(settings.get("review_cap", True)),
+                channels=frozenset(seq.channels or ()))
             verdict, reason = decide(
                 subscription_status=subscription.get(event.business_id, "canceled"),
                 customer=facts, sequence=seq_facts, history=mine.view(seq.id), now=now,

@@ -12,6 +12,11 @@ from datetime import datetime, timedelta
 ENROLLED = "enrolled"
 SKIPPED = "skipped"
 BILLABLE_STATUSES = frozenset({"active", "trialing"})
+# Billing in trouble but recoverable (a failed card Stripe is still retrying, a paused
+# trial): the business's enrollments and pending events wait where they are and go on
+# when it is billable again. Any other non-billable status (canceled, incomplete_expired)
+# stops its enrollments and skips its events.
+HELD_STATUSES = frozenset({"past_due", "unpaid", "paused", "incomplete"})
 
 # reason code -> sentence shown by `explain`
 REASONS: dict[str, str] = {
@@ -26,6 +31,7 @@ REASONS: dict[str, str] = {
     "customer_archived": "the customer is archived",
     "customer_opted_out": "the customer opted out",
     "review_requests_not_allowed": "the customer is marked not to receive review requests",
+    "email_opted_out": "the customer unsubscribed from email and the sequence only sends email",
     "already_active": "the customer is already active in this sequence",
     "cooldown": "the customer was enrolled in this sequence within its cooldown",
     "review_cap": "the customer was asked for a review (or has an ask pending) within the cap",
@@ -38,6 +44,7 @@ class CustomerFacts:
     archived: bool
     deleted: bool
     review_requests_allowed: bool
+    email_opted_out: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,7 @@ class SequenceFacts:
     cooldown_days: int
     asks_review: bool
     review_cap: bool  # whether the cross-sequence review cap applies to it
+    channels: frozenset[str] = frozenset()  # the channels its steps send on
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,8 @@ def decide(*, subscription_status: str, customer: CustomerFacts, sequence: Seque
         return SKIPPED, "customer_opted_out"
     if not customer.review_requests_allowed:
         return SKIPPED, "review_requests_not_allowed"
+    if customer.email_opted_out and sequence.channels == {"email"}:
+        return SKIPPED, "email_opted_out"
     if history.active_here:
         return SKIPPED, "already_active"
     if (history.last_enrolled_here is not None and sequence.cooldown_days > 0

@@ -1,9 +1,15 @@
-"""Message templates: Jinja2 in a sandbox, checked at apply time, rendered per send.
+"""Message templates: Jinja2 in an immutable sandbox, checked at apply time, rendered per send.
 
-The sandbox keeps a template written in the web app from reaching Python internals;
-`StrictUndefined` turns a typo that slipped past validation into a failed step rather
-than a message with a hole in it. Validation knows every variable and attribute a
-template may use, so `{{ customer.frist_name }}` is an error when the sequence is applied.
+The sandbox keeps a template written in the web app from reaching Python internals (or
+mutating the values it is given); `StrictUndefined` turns a typo that slipped past
+validation into a failed step rather than a message with a hole in it. Validation knows
+every variable and attribute a template may use, and renders the template once, in the
+same sandbox, with sample values, so `{{ customer.frist_name }}`, an unknown filter or
+`{{ ''.__class__ }}` is an error when the sequence is applied, not at send time.
+
+A template is plain text. The HTML part of an email is rendered from the same template by
+an autoescaping environment in which the template's own text is escaped too, so neither a
+customer's name nor a literal "<" can become markup; links become anchors.
 
 Rendering runs on a budget (`RenderBudget`): at most so many seconds and characters. A
 template that loops for minutes or writes hundreds of megabytes fails its own step with
@@ -19,38 +25,43 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import jinja2
 from jinja2 import filters, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from markupsafe import Markup, escape
 
 # Every variable a template may use, with the attributes each offers (None: a plain value).
 VARIABLES: dict[str, frozenset[str] | None] = {
     "customer": frozenset({"name", "first_name", "last_name", "email", "phone"}),
-    "business": frozenset({"name", "phone", "website_url", "google_review_url"}),
+    "business": frozenset({"name", "phone", "website_url", "google_review_url",
+                           "postal_address"}),
     "review_link": None,        # per-request link to the public review form (same for everyone)
     "feedback_link": None,      # optional private-feedback link (an extra option, never a gate)
     "google_review_url": None,
+    "unsubscribe_link": None,   # email only: this message's one-click unsubscribe page
 }
-
-# What validation renders a template with: every variable set, of a plausible length.
-SAMPLE_VARIABLES: dict[str, Any] = {
-    "customer": {"name": "Alexandra Montgomery-Smith", "first_name": "Alexandra",
-                 "last_name": "Montgomery-Smith", "email": "alexandra@example.com",
-                 "phone": "+14155550100"},
-    "business": {"name": "Sparkle Plumbing Co", "phone": "+14155550199",
-                 "website_url": "https://plumbing.example.com",
+# What validation renders every template with (every variable set, as at send time).
+SAMPLE: dict[str, Any] = {
+    "customer": {"name": "Ada Lovelace", "first_name": "Ada", "last_name": "Lovelace",
+                 "email": "ada@example.com", "phone": "+12125550123"},
+    "business": {"name": "Sample Plumbing", "phone": "+12125550100",
+                 "website_url": "https://plumbing.example", "postal_address": "1 Main St",
                  "google_review_url": "https://g.page/r/sample/review"},
-    "review_link": "https://links.example.com/r/sampletoken",
-    "feedback_link": "https://links.example.com/f/sampletoken",
+    "review_link": "https://sync.example/r/sample", "feedback_link": "https://sync.example/f/s",
     "google_review_url": "https://g.page/r/sample/review",
+    "unsubscribe_link": "https://sync.example/u/sample",
 }
+_URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
+
+
 MAX_POWER_EXPONENT = 64
 
 
@@ -85,7 +96,7 @@ def _sized(length: int) -> None:
         raise _OverBudget(f"it would write more than {_max_chars():,} characters")
 
 
-class _BoundedSandbox(SandboxedEnvironment):
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
     """The sandbox, with the operators that can build a huge value in one step bounded."""
 
     intercepted_binops = frozenset({"*", "**"})
@@ -121,10 +132,20 @@ def _replace(context: Any, value: Any, old: Any, new: Any, count: int | None = N
 
 _replace.jinja_pass_arg = filters.do_replace.jinja_pass_arg  # type: ignore[attr-defined]
 
-_env = _BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False,
-                       finalize=lambda value: "" if value is None else value)
-_env.filters.update(center=_center, indent=_indent, replace=_replace)
-_env.globals.pop("lipsum", None)
+def _finalize(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _sandbox(autoescape: bool) -> _BoundedSandbox:
+    env = _BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=autoescape,
+                          finalize=_finalize)
+    env.filters.update(center=_center, indent=_indent, replace=_replace)
+    env.globals.pop("lipsum", None)
+    return env
+
+
+_text_env = _sandbox(autoescape=False)
+_html_env = _sandbox(autoescape=True)
 
 
 @contextlib.contextmanager
@@ -158,13 +179,25 @@ def _watchdog(seconds: float) -> Iterator[None]:
 
 
 def check_template(source: str, budget: RenderBudget = DEFAULT_BUDGET) -> None:
-    """Raise TemplateProblem for a syntax error, an unknown variable or attribute, or a
-    template that cannot render sample values within `budget`."""
+    """Raise TemplateProblem for a syntax error, an unknown variable or attribute, anything
+    the sandbox refuses, or a template that cannot render sample values within `budget`."""
     try:
-        tree = _env.parse(source)
+        tree = _text_env.parse(source)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateProblem(f"template syntax error on line {exc.lineno}: "
                               f"{exc.message}") from None
+    _check_names(tree)
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        name = node.attr if isinstance(node, nodes.Getattr) else \
+            getattr(getattr(node, "arg", None), "value", None)
+        if isinstance(name, str) and name.startswith("_"):
+            raise TemplateProblem(f"template reaches for {name!r}: attributes starting with _ "
+                                  "are Python internals the sandbox forbids")
+    render(source, SAMPLE, budget)
+    render_html(source, SAMPLE, budget)
+
+
+def _check_names(tree: nodes.Template) -> None:
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     for name in tree.find_all(nodes.Name):
         if name.ctx == "load" and name.name not in VARIABLES and name.name not in assigned:
@@ -177,7 +210,6 @@ def check_template(source: str, budget: RenderBudget = DEFAULT_BUDGET) -> None:
                 known = ", ".join(sorted(allowed or ()))
                 raise TemplateProblem(f"unknown template variable '{attr.node.name}.{attr.attr}'"
                                       + (f" (known: {known})" if known else ""))
-    render(source, SAMPLE_VARIABLES, budget)
 
 
 MESSAGE_KEYS = frozenset({"subject", "body", "text"})
@@ -200,14 +232,40 @@ def check_message_config(config: Any, budget: RenderBudget = DEFAULT_BUDGET) -> 
 
 
 @lru_cache(maxsize=4096)
-def _compiled(source: str) -> jinja2.Template:
-    return _env.from_string(source)
+def _compiled_text(source: str) -> jinja2.Template:
+    return _text_env.from_string(source)
+
+
+@lru_cache(maxsize=4096)
+def _compiled_html(source: str) -> jinja2.Template:
+    """The template with its literal text escaped (and its URLs linked) before compiling:
+    autoescaping covers the values, this covers the author's own text."""
+    tree = _html_env.parse(source)
+    for data in tree.find_all(nodes.TemplateData):
+        data.data = str(linkify(escape(data.data)))
+    return _html_env.from_string(tree)
 
 
 def render(source: str, variables: Mapping[str, Any],
            budget: RenderBudget = DEFAULT_BUDGET) -> str:
-    """Render within `budget`; a failure raises TemplateProblem naming the cause."""
-    template = _compiled(source)
+    """Render as plain text within `budget`; a failure raises TemplateProblem naming why."""
+    return _run(_compiled_text, source, variables, budget).strip()
+
+
+def render_html(source: str, variables: Mapping[str, Any],
+                budget: RenderBudget = DEFAULT_BUDGET) -> Markup:
+    """Render as an HTML fragment within `budget`: every value escaped, links as anchors,
+    blank-line separated paragraphs as <p>, single line breaks as <br>."""
+    html = _run(_compiled_html, source, _html_values(variables), budget).strip()
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", html) if p.strip()]
+    return Markup("\n".join(f"<p>{p.replace(chr(10), '<br>' + chr(10))}</p>"
+                            for p in paragraphs))
+
+
+def _run(compile_: Callable[[str], jinja2.Template], source: str,
+         variables: Mapping[str, Any], budget: RenderBudget) -> str:
+    """Stream the output, measuring it against the budget as it grows."""
+    template = compile_(source)
     started = time.monotonic()
     parts: list[str] = []
     length = 0
@@ -224,10 +282,26 @@ def render(source: str, variables: Mapping[str, Any],
     except _OverBudget as exc:
         why = str(exc) or f"it takes more than {budget.seconds:g}s"
         raise TemplateProblem(f"template is too expensive to render: {why}") from None
+    except SecurityError as exc:
+        raise TemplateProblem(f"template does something the sandbox forbids: {exc}") from None
     except jinja2.UndefinedError as exc:
         raise TemplateProblem(f"template needs a value it does not have: {exc.message}") from None
     except jinja2.TemplateError as exc:
         raise TemplateProblem(f"template failed: {exc}") from None
-    except (OverflowError, MemoryError, RecursionError) as exc:
-        raise TemplateProblem(f"template failed: {type(exc).__name__}") from None
-    return "".join(parts).strip()
+    except Exception as exc:  # e.g. a filter given the wrong type: still the template's fault
+        raise TemplateProblem(f"template failed: {type(exc).__name__}: {exc}") from None
+    return "".join(parts)
+
+
+def linkify(text: Markup) -> Markup:
+    """Turn the http(s) URLs of already-escaped text into anchors."""
+    return Markup(_URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', str(text)))
+
+
+def _html_values(values: Any) -> Any:
+    """The same values, with URLs pre-rendered as anchors (escaped, so still safe)."""
+    if isinstance(values, Mapping):
+        return {k: _html_values(v) for k, v in values.items()}
+    if isinstance(values, str) and _URL.fullmatch(values):
+        return linkify(escape(values))
+    return values

@@ -39,9 +39,12 @@ from blippsync.records import (
     EventRecord,
     Note,
     Rejected,
+    SubscriptionStatus,
 )
 
-RECORD_TYPES = (CustomerRecord, EventRecord, CustomerMerge, Rejected, Note, Checkpoint)
+RECORD_TYPES = (CustomerRecord, EventRecord, CustomerMerge, Rejected, Note, SubscriptionStatus,
+                Checkpoint)
+FACT_TYPES = (CustomerRecord, EventRecord, SubscriptionStatus)  # what a pass is for
 
 
 def make_context(*, cursor: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None
@@ -112,9 +115,12 @@ class ConnectorContract:
                     f"event {record.event_type!r} is not declared in {connector.name}.events")
                 assert record.occurred_at.tzinfo is not None, "occurred_at must be aware"
                 assert record.dedupe_key and record.customer_external_id
+            elif isinstance(record, SubscriptionStatus):
+                assert record.as_of.tzinfo is not None, "as_of must be aware"
             elif isinstance(record, Checkpoint):
                 json.dumps(record.cursor)  # must be JSON-serialisable
-        assert any(isinstance(r, CustomerRecord) for r in records)
+        assert any(isinstance(r, FACT_TYPES) for r in records), (
+            "the working context must produce customers, events or a billing status")
 
     def test_cursor_round_trip(self, tmp_path: Path) -> None:
         """Resuming from any checkpoint's cursor (through JSON, as it is stored) yields
@@ -123,8 +129,7 @@ class ConnectorContract:
         records = self._run(tmp_path)
         positions = [i for i, r in enumerate(records) if isinstance(r, Checkpoint)]
         assert positions, "a run must end with a Checkpoint"
-        assert not [r for r in records[positions[-1]:] if isinstance(r, CustomerRecord
-                                                                      | EventRecord)], (
+        assert not [r for r in records[positions[-1]:] if isinstance(r, FACT_TYPES)], (
             "records after the last checkpoint would never be covered")
         for position in positions:
             cursor = json.loads(json.dumps(records[position].cursor))
@@ -158,7 +163,7 @@ class ConnectorContract:
 
 
 def _is_fact(record: Any) -> bool:
-    return isinstance(record, CustomerRecord | EventRecord | CustomerMerge)
+    return isinstance(record, CustomerRecord | EventRecord | CustomerMerge | SubscriptionStatus)
 
 
 def _fact(record: Any) -> Any:
@@ -166,4 +171,6 @@ def _fact(record: Any) -> Any:
         return ("customer", record.external_id, record.name, record.email, record.phone)
     if isinstance(record, EventRecord):
         return ("event", record.dedupe_key)
+    if isinstance(record, SubscriptionStatus):  # as_of is when it was read: not the fact
+        return ("subscription", record.subscription_id, record.status)
     return (type(record).__name__, repr(record))

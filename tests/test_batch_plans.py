@@ -107,14 +107,7 @@ def _batch(target: BatchTarget) -> Batch:
     return batch
 
 
-STALE_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "open: since migration 0100 added customers (business_id, id), a planner with stale "
-    "statistics probes that index by business_id alone and filters source/external_id, "
-    "touching every customer of the business per staged row (resolve_by_key, the event "
-    "insert, fill_from_shared_records); see the i15 report"))
-
-
-@pytest.mark.parametrize("fresh_statistics", [pytest.param(False, marks=STALE_XFAIL), True],
+@pytest.mark.parametrize("fresh_statistics", [False, True],
                          ids=["stale-stats", "fresh-stats"])
 def test_no_statement_of_a_batch_scales_with_stored_history(db: Database,
                                                             fresh_statistics: bool) -> None:

@@ -315,7 +315,7 @@ FROM (SELECT customer_id,
       LEFT JOIN LATERAL jsonb_array_elements(other_emails) e ON true
       WHERE matched = 'shared_email'
       GROUP BY customer_id) x
-WHERE c.id = x.customer_id AND c.business_id = :business_id
+WHERE c.id = x.customer_id AND CASE WHEN c.business_id = :business_id THEN true END
   AND (   (c.name IS NULL AND x.name IS NOT NULL) OR (c.phone IS NULL AND x.phone IS NOT NULL)
        OR (c.mobile_phone IS NULL AND x.mobile IS NOT NULL)
        OR (c.address IS NULL AND x.address IS NOT NULL)

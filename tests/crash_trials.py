@@ -252,11 +252,13 @@ def _daemon_config(path: Path, database_url: str, smtp_port: int, chunk: int,
         "[database]", f'url = "{database_url}"', "pool_size = 3",
         "[channels]", 'email = "smtp"',
         "[smtp]", 'host = "127.0.0.1"', f"port = {smtp_port}", "starttls = false",
-        'from_address = "reviews@crash.test"', "timeout_seconds = 10",
+        'from_address = "reviews@crash-trials.example.com"', "timeout_seconds = 10",
         "[journeys]", f"in_flight_chunk = {chunk}", f"send_lease_seconds = {lease_seconds}",
         "[daemon]", "tick_seconds = 0.2", "journey_interval_seconds = 0.3",
         f"journey_batch_size = {batch}", "inbox_scan_seconds = 3600",
-        "[http]", "enabled = false",
+        # the smtp channel refuses to start without a real From and a public base URL for
+        # the unsubscribe links every email carries
+        "[http]", "enabled = false", 'public_base_url = "https://sync.example.com"',
     ]) + "\n")
     return path
 

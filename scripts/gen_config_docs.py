@@ -122,7 +122,10 @@ def config_toml() -> str:
 
 
 def command_paths() -> list[tuple[tuple[str, ...], Any]]:
-    """Every command and subcommand of the CLI, depth first, with its click object."""
+    """Every command and subcommand of the CLI, depth first, with its click object: the
+    core's and the built-in connectors'. A separately installed plugin's commands (the
+    Stripe plugin's `stripe`) are documented in its own README, so the table does not
+    depend on what happens to be installed."""
     import click
 
     from blippsync.cli import cli
@@ -133,6 +136,9 @@ def command_paths() -> list[tuple[tuple[str, ...], Any]]:
         ctx = click.Context(group)
         for name in group.list_commands(ctx):
             command = group.get_command(ctx, name)
+            module = getattr(command.callback, "__module__", "") or ""
+            if not module.startswith(("blippsync.", "connectors.")):
+                continue
             found.append(((*path, name), command))
             if isinstance(command, click.Group):
                 walk(command, (*path, name))

@@ -40,8 +40,11 @@ def _fill_every_table(db: Database, business: uuid.UUID) -> None:
     """A row in each tenant table the seed and the demo leave empty."""
     tech = _exec(db, "INSERT INTO techs (business_id, name, email) VALUES (:b, 'Tom Tech', "
                      "'tom@acme.test') RETURNING id", b=business)
-    _exec(db, "INSERT INTO qr_codes (business_id, code, tech_id, label, scan_count) VALUES "
-              "(:b, 'ACME-TRUCK-1', :t, 'Truck 1', 12)", b=business, t=tech)
+    code = _exec(db, "INSERT INTO qr_codes (business_id, code, tech_id, label, scan_count) "
+                     "VALUES (:b, 'ACME-TRUCK-1', :t, 'Truck 1', 12) RETURNING id",
+                 b=business, t=tech)
+    _exec(db, "INSERT INTO qr_scans (business_id, qr_code_id, tech_id) VALUES (:b, :q, :t)",
+          b=business, q=code, t=tech)
     customer = _exec(db, "SELECT id FROM customers WHERE business_id = :b ORDER BY name "
                          "LIMIT 1", b=business)
     _exec(db, "INSERT INTO private_feedback (business_id, customer_id, customer_email, rating, "
@@ -268,7 +271,7 @@ def test_a_table_added_later_is_exported_and_restored_without_code(db, tmp_path,
             id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
             business_id uuid NOT NULL REFERENCES public.businesses (id) ON DELETE CASCADE,
             email text NOT NULL, unsubscribe_token text, opted_out_at timestamptz NOT NULL);
-        CREATE TABLE public.qr_scans (
+        CREATE TABLE public.qr_code_prints (
             id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
             qr_code_id uuid NOT NULL REFERENCES public.qr_codes (id) ON DELETE CASCADE,
             scanned_at timestamptz NOT NULL, user_agent text);
@@ -281,13 +284,13 @@ def test_a_table_added_later_is_exported_and_restored_without_code(db, tmp_path,
             "INSERT INTO email_opt_outs (business_id, email, unsubscribe_token, opted_out_at) "
             "VALUES (:b, 'zoe@example.com', 'unsubscribe-SECRET', now())"), {"b": seeded.acme})
         conn.execute(sa.text(
-            "INSERT INTO qr_scans (qr_code_id, scanned_at, user_agent) SELECT id, now(), "
+            "INSERT INTO qr_code_prints (qr_code_id, scanned_at, user_agent) SELECT id, now(), "
             "'Mobile Safari' FROM qr_codes WHERE business_id = :b"), {"b": seeded.acme})
     manifest = export_business(db, str(seeded.acme), tmp_path / "a")
     files = {t.name: t for t in manifest.tables}
-    assert files["email_opt_outs"].rows == 1 and files["qr_scans"].rows == 1
+    assert files["email_opt_outs"].rows == 1 and files["qr_code_prints"].rows == 1
     assert files["email_opt_outs"].excluded_columns == ["unsubscribe_token"]
-    assert files["qr_scans"].kind == "child"
+    assert files["qr_code_prints"].kind == "child"
     assert "unsubscribe-SECRET" not in (tmp_path / "a" / "email_opt_outs.jsonl").read_text()
     with fresh_database(pg_server_url) as other_url:
         other = Database(other_url, pool_size=1)

@@ -43,6 +43,8 @@ class TestJobberConnector(ConnectorContract):
                             account_id=ACCOUNT_ID, now=NOW)
 
     def make_failing_context(self, tmp_path: Path) -> Any:
-        return make_context(settings={"graphql_url": "http://127.0.0.1:9/api/graphql"},
+        # nothing listens on port 9: every try is refused, retried at once (no backoff)
+        return make_context(settings={"graphql_url": "http://127.0.0.1:9/api/graphql",
+                                      "backoff_seconds": 0.0},
                             tokens=FakeTokens(self.fake), http=self.http, account_id=ACCOUNT_ID,
                             now=NOW)

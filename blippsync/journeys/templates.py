@@ -265,12 +265,12 @@ def render_html(source: str, variables: Mapping[str, Any],
 def _run(compile_: Callable[[str], jinja2.Template], source: str,
          variables: Mapping[str, Any], budget: RenderBudget) -> str:
     """Stream the output, measuring it against the budget as it grows."""
-    template = compile_(source)
     started = time.monotonic()
     parts: list[str] = []
     length = 0
     _budget.max_chars = budget.max_chars
     try:
+        template = compile_(source)  # an unknown filter is found here, when compiling
         with _watchdog(budget.seconds):
             for part in template.generate(variables):
                 parts.append(part)

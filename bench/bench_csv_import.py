@@ -253,14 +253,24 @@ def report(results: list[Result], startup: float, args: argparse.Namespace) -> N
               f"{statistics.median(r.first):.1f} s; peak RSS {r.peak_rss_mb:.0f} MB")
 
 
+def _kinds(text: str) -> list[str]:
+    """`dates`, `plain`, a comma list of them, or `both`; anything else is an error."""
+    kinds = list(KINDS) if text == "both" else text.split(",")
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown kind(s) {', '.join(unknown)}: "
+                                         f"use {', '.join(KINDS)} or both")
+    return kinds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="25000,100000",
                         type=lambda s: [int(x) for x in s.split(",")],
                         help="comma-separated row counts (default 25000,100000)")
-    parser.add_argument("--kinds", default=",".join(KINDS),
-                        type=lambda s: [k for k in s.split(",") if k in KINDS],
-                        help="dates (a job date on every row: one event each), plain, or both")
+    parser.add_argument("--kinds", default=",".join(KINDS), type=_kinds,
+                        help="dates (a job date on every row: one event each), plain, or both "
+                             "(default: both)")
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=10000)
     parser.add_argument("--dlt-python", default=sys.executable,

@@ -3,24 +3,15 @@ print, with the ids `blippsync explain --customer` takes."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from blippsync.database import Database
 from blippsync.errors import InputError, NotFoundError
+from blippsync.ids import option_id
 from blippsync.sqlfiles import load
 
 _SQL = load("directory")
 DEFAULT_LIMIT = 100
-
-
-def as_uuid(value: str | uuid.UUID | None, what: str) -> uuid.UUID | None:
-    if value is None or isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InputError(f"{what}: {value!r} is not an id (a UUID)") from None
 
 
 def list_customers(db: Database, business_id: str | None,
@@ -28,7 +19,7 @@ def list_customers(db: Database, business_id: str | None,
     """Live customers (not merged away or deleted), oldest first."""
     with db.connect() as conn:
         rows = conn.execute(_SQL["list_customers"], {
-            "business_id": as_uuid(business_id, "--business"), "limit": limit}).mappings()
+            "business_id": option_id(business_id, "--business"), "limit": limit}).mappings()
         return [dict(r) for r in rows]
 
 
@@ -43,7 +34,7 @@ def search_customers(db: Database, business_id: str | None, term: str,
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     with db.connect() as conn:
         rows = conn.execute(_SQL["search_customers"], {
-            "business_id": as_uuid(business_id, "--business"), "term": term,
+            "business_id": option_id(business_id, "--business"), "term": term,
             "pattern": f"%{escaped}%", "digits": digits,
             "digit_pattern": f"%{digits}%", "limit": limit}).mappings()
         return [dict(r) for r in rows]
@@ -52,7 +43,7 @@ def search_customers(db: Database, business_id: str | None, term: str,
 def customer_detail(db: Database, customer_id: str) -> dict[str, Any]:
     """One customer with every contact, the source ids it answers to, and its identity
     decisions (joins and conflicts)."""
-    key = as_uuid(customer_id, "customer")
+    key = option_id(customer_id, "customer")
     with db.connect() as conn:
         row = conn.execute(_SQL["customer_detail"], {"id": key}).mappings().first()
         if row is None:

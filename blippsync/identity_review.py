@@ -19,8 +19,8 @@ import sqlalchemy as sa
 
 from blippsync.customers import merge_customers
 from blippsync.database import Database
-from blippsync.directory import as_uuid
 from blippsync.errors import InputError, NotFoundError
+from blippsync.ids import option_id
 from blippsync.sqlfiles import load
 
 _SQL = load("directory")
@@ -31,7 +31,7 @@ def list_conflicts(db: Database, business_id: str | None = None,
                    include_resolved: bool = False) -> list[dict[str, Any]]:
     with db.connect() as conn:
         rows = conn.execute(_SQL["list_conflicts"], {
-            "business_id": as_uuid(business_id, "--business"), "customer_id": None,
+            "business_id": option_id(business_id, "--business"), "customer_id": None,
             "include_resolved": include_resolved}).mappings()
         return [dict(r) for r in rows]
 
@@ -40,7 +40,7 @@ def resolve_conflict(db: Database, conflict_id: str, action: str) -> dict[str, A
     """Apply `action` (keep-apart | merge) to one open decision; returns what was done."""
     if action not in ACTIONS:
         raise InputError(f"resolve: {action!r} is not one of {', '.join(ACTIONS)}")
-    key = as_uuid(conflict_id, "conflict")
+    key = option_id(conflict_id, "conflict")
     with db.begin() as conn:
         row = conn.execute(_SQL["lock_conflict"], {"id": key}).mappings().first()
         if row is None:

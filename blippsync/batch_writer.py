@@ -51,11 +51,13 @@ _EMAIL_SEEN = _CUSTOMER_COLUMNS.index("email_seen")
 _MERGEABLE = range(_FIRST_VALUE, _EMAIL_SEEN)  # name .. sms_allowed
 _JSON_LISTS = (_CUSTOMER_COLUMNS.index("phones"), _CUSTOMER_COLUMNS.index("other_emails"),
                _CUSTOMER_COLUMNS.index("tags"))
-_EVENT_COLUMNS = ("event_type", "dedupe_key", "external_customer_id", "occurred_at", "payload",
-                  "historical")
-_PREPARE_STEPS = ("create_customer_stage", "index_stage_seq", "index_stage_email",
-                  "create_event_stage", "clear_stages",
-                  "no_hash_joins", "no_merge_joins", "no_jit")
+_EVENT_COLUMNS = ("id", "event_type", "dedupe_key", "external_customer_id", "occurred_at",
+                  "payload", "historical")
+# every batch starts with these, sent together: each round trip waits for this thread to
+# get the interpreter back from the thread parsing the next batch (up to 5 ms)
+_PREPARE = "\n;\n".join(str(_SQL[step]) for step in (
+    "create_customer_stage", "index_stage_seq", "index_stage_email", "create_event_stage",
+    "clear_stages", "no_hash_joins", "no_merge_joins", "no_jit"))
 _SITE_STEPS = ("resolve_sites", "file_sites")  # only for a batch that has sites
 MAX_REPORTED_PROBLEMS = 1000
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -220,8 +222,9 @@ class Batch:
         if record.contact_email:
             payload.setdefault("contact_email", record.contact_email)
         historical = record.occurred_at < target.now - target.horizon
-        self.events.append((record.event_type, record.dedupe_key, record.customer_external_id,
-                            record.occurred_at, json.dumps(payload, default=str), historical))
+        self.events.append((uuid7(), record.event_type, record.dedupe_key,
+                            record.customer_external_id, record.occurred_at,
+                            json.dumps(payload, default=str), historical))
 
     def note(self, note: Note) -> None:
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
@@ -264,8 +267,7 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
     params = {"business_id": target.business_id, "source": target.source,
               "connection_id": target.connection_id, "run_id": target.run_id}
     counts = BatchCounts(rejected=batch.rejected)
-    for step in _PREPARE_STEPS:
-        conn.execute(_SQL[step])
+    driver_connection(conn).execute(_PREPARE)  # one round trip; no parameters
     if batch.customers:
         _copy(conn, "blipp_stage_customers", _CUSTOMER_COLUMNS, batch.customers.values())
         released, shared = _resolve(conn, params, batch)

@@ -35,6 +35,7 @@ CREATE TEMP TABLE IF NOT EXISTS blipp_stage_customers (
 
 -- name: create_event_stage
 CREATE TEMP TABLE IF NOT EXISTS blipp_stage_events (
+    id                    uuid NOT NULL,  -- time-ordered (ids.py): appended to the keys
     event_type            text NOT NULL,
     dedupe_key            text NOT NULL,
     external_customer_id  text NOT NULL,
@@ -379,10 +380,10 @@ FROM blipp_stage_customers
 -- first big import -- was planned as one scan of all its customers, materialised and
 -- filtered per event: 5,000 x 200,000 comparisons a batch, a quadratic import.)
 WITH inserted AS (
-    INSERT INTO public.trigger_events (business_id, connection_id, source, event_type, customer_id,
+    INSERT INTO public.trigger_events (id, business_id, connection_id, source, event_type, customer_id,
                                        external_customer_id, occurred_at, payload, dedupe_key,
                                        historical, routing_state)
-    SELECT :business_id, :connection_id, :source, e.event_type,
+    SELECT e.id, :business_id, :connection_id, :source, e.event_type,
            coalesce(own.resolved, i.customer_id),
            e.external_customer_id, e.occurred_at,
            CASE WHEN i.relation IN ('site', 'shared_email')  -- which site or account it was for

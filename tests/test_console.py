@@ -181,8 +181,9 @@ def test_console_command_serves_the_console_alone(cli_env, db) -> None:
 SEARCHES = [("zoe", "customers_lower_name_prefix_idx"),
             ("quinn", "customers_last_name_prefix_idx"),
             ("quin", "customers_last_name_prefix_idx"),
-            ("zoe@exa", "customers_lower_email_prefix_idx"),
-            ("(212) 555-0101", "customers_phone_idx"), ("QB-17", "customers_external_id_idx"),
+            ("zoe@exa", "customers_business_id_email_key"),  # the unique key (0186)
+            ("(212) 555-0101", "customers_phone_idx"),
+            ("QB-17", "customers_business_source_external_id_key"),
             ("QB-17", "customer_identities_external_id_idx")]
 
 

@@ -76,7 +76,7 @@ def _sweep(db: Database, before: datetime, *, noop_only: bool, chunk_rows: int,
             row = conn.execute(_SQL["sweep_runs"], {
                 "after_at": after_at, "after_id": after_id, "before": before,
                 "limit": chunk_rows, "noop_only": noop_only}).one()
-        deleted += row.deleted
+        deleted += int(row.deleted)
         if row.scanned < chunk_rows:
             return deleted
         after_at, after_id = row.last_at, row.last_id

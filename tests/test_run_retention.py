@@ -339,3 +339,28 @@ def test_the_daily_retention_job_deletes_and_says_what(
     said = caplog.text
     assert "deleted 1 no-op sync runs older than 7 days, 1 sync runs older than 365 days" in said
     assert "deleted 1 routed trigger events older than 400 days" in said
+
+
+def test_blippsync_maintenance_runs_the_same_retention(
+        db: Database, cli_env: dict[str, str], workdir: Path) -> None:
+    from click.testing import CliRunner
+
+    from blippsync.cli import cli
+
+    b = _business(db)
+    qbo = _connection(db, b, "quickbooks")
+    _run(db, b, qbo, 10 * DAY)
+    _run(db, b, qbo, 400 * DAY, status="failed", error="e")
+    latest = _run(db, b, qbo, timedelta(minutes=1))
+    _event(db, b, None, "old", 500 * DAY, "routed")
+    out = CliRunner().invoke(cli, ["maintenance", "--json"], env=cli_env)
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    assert (report["noop_runs_deleted"], report["old_runs_deleted"],
+            report["events_deleted"]) == (1, 1, 1)
+    assert _one(db, "SELECT array_agg(id) FROM public.sync_runs") == [latest]
+
+    refused = CliRunner().invoke(cli, ["maintenance"], env={
+        **cli_env, "BLIPPSYNC_JOURNEYS_EVENT_RETENTION_DAYS": "3"})
+    assert refused.exit_code != 0
+    assert "must be longer than 'sync.backfill_horizon_days'" in refused.output

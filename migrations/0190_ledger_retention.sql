@@ -10,10 +10,12 @@
 CREATE INDEX IF NOT EXISTS identity_conflicts_sync_run_idx
     ON public.identity_conflicts (sync_run_id) WHERE sync_run_id IS NOT NULL;
 
--- Events whose routing is finished, oldest business date first. Routing already changes
--- routing_state (a column of the pending index), so this adds no lost HOT update.
-CREATE INDEX IF NOT EXISTS trigger_events_finished_occurred_idx
-    ON public.trigger_events (occurred_at) WHERE routing_state IN ('routed', 'historical');
+-- Events by when they were stored, as a BRIN index: a few pages summarise each range of
+-- the table, which only ever grows at its end, so an import's every event costs it
+-- nothing (a btree here was one more index insertion per event of every bulk load). The
+-- daily sweep deletes one window of creation time at a time (journeys/retention.py).
+CREATE INDEX IF NOT EXISTS trigger_events_created_brin
+    ON public.trigger_events USING brin (created_at);
 
 -- How far the sweep of no-op sync runs has gone: runs started before swept_until were
 -- looked at once already, so the next day's sweep starts there instead of walking a

@@ -262,7 +262,7 @@ def test_event_retention_deletes_finished_events_past_the_window_and_nothing_els
          "customer_id, decision, reason) VALUES (:b, :e, :c, 'skipped', 'no_active_sequence') "
          "RETURNING id", b=b, e=events["routed 401 days"], c=customer)
 
-    assert delete_old_events(db, config, now=NOW, chunk_rows=2) == 3
+    assert delete_old_events(db, config, now=NOW, window=timedelta(days=30)) == 3
 
     with db.connect() as conn:
         ids = {r.id for r in conn.execute(sa.text("SELECT id FROM public.trigger_events"))}

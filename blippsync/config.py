@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from blippsync.errors import ConfigError
-from blippsync.settings import FREE_FORM_SECTIONS, SETTINGS, SETTINGS_BY_KEY, Setting
+from blippsync.settings import (
+    FREE_FORM_SECTIONS,
+    SETTINGS,
+    SETTINGS_BY_KEY,
+    Setting,
+    retention_problems,
+)
 
 CONFIG_ENV_VAR = "BLIPPSYNC_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -130,6 +136,8 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
             values[setting.key] = _parse_env(setting, env[setting.env_var])
         elif setting.key not in values:
             values[setting.key] = setting.default
+    if problems := retention_problems(values):
+        raise ConfigError(f"{where}: " + "; ".join(problems))
     return Config(values=values, path=file.resolve() if file else None, plugins=plugins)
 
 

@@ -151,7 +151,8 @@ def run_journeys(db: Database, config: Config, plugins: Plugins, *,
 
 
 def run_maintenance(db: Database, config: Config) -> MaintenanceSummary:
-    """Journey housekeeping (archiving, merged customers' history)."""
+    """Journey housekeeping (archiving, merged customers' history, routed events past
+    journeys.event_retention_days)."""
     return journey_maintenance(db, config)
 
 

@@ -7,6 +7,7 @@ README (a test fails when one of them drifts from this list).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +41,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sync.lock_wait_seconds", int, 120, "How long import csv, customers add and "
             "run-once wait for a connection another process is syncing (a killed process's "
             "session can hold it for a moment) before failing with exit 1; 0: fail at once."),
-    Setting("sync.backfill_horizon_days", int, 14, "Events older than this on a first or --full "
-            "sync are stored as historical and never start a journey."),
+    Setting("sync.backfill_horizon_days", int, 14, "Events older than this are stored as "
+            "historical and never start a journey, whatever pass brought them (first, --full, "
+            "incremental, webhook)."),
+    Setting("sync.noop_run_retention_days", int, 7, "Succeeded sync runs that changed nothing "
+            "(no customer created, updated or rejected, no event, no conflict, merge or problem; "
+            "not a --full pass) are deleted once this old (daily). A connection's latest run, a "
+            "run in progress and a run an identity conflict points at are kept. 0: kept like "
+            "the others."),
+    Setting("sync.run_retention_days", int, 365, "Every other finished sync run (changes, "
+            "failures, interruptions, --full passes) is deleted once this old (daily), with the "
+            "same exceptions. 0: kept forever."),
     Setting("sync.default_country", str, "US", "Region for phone numbers written without a "
             "country code, when the business has none."),
     Setting("sync.default_timezone", str, "America/New_York", "Time zone given to new businesses "
@@ -86,6 +96,13 @@ SETTINGS: tuple[Setting, ...] = (
             "another worker treats its outcome as unknown."),
     Setting("journeys.retention_days", int, 90, "Finished enrollments older than this move to "
             "customer_enrollments_archive."),
+    Setting("journeys.event_retention_days", int, 400, "Trigger events whose routing is "
+            "finished (routed or historical) and whose date is older than this are deleted "
+            "(daily); pending events never are, and decisions keep their row without the event. "
+            "Must exceed sync.backfill_horizon_days: the stored dedupe key is what stops a "
+            "redelivered event from starting a journey twice, and once it is gone only the "
+            "horizon does (a redelivery older than it is stored as historical). 0: kept "
+            "forever."),
     Setting("journeys.review_link_base_url", str, "", "Base URL of the review-link redirector "
             "(<base>/r/<token> records the click). Empty: messages link to the Google review URL "
             "directly."),
@@ -258,3 +275,32 @@ SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 # Free-form sections: a plugin's own settings live under [plugins.<name>] and are handed to it
 # whole; the core does not validate them.
 FREE_FORM_SECTIONS = ("plugins",)
+
+
+RETENTION_KEYS = ("sync.noop_run_retention_days", "sync.run_retention_days",
+                  "journeys.event_retention_days")
+
+
+def retention_problems(values: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the retention settings taken together (empty: nothing).
+
+    A trigger event's stored dedupe key is what keeps a redelivered event (a webhook sent
+    again, a CDC window read twice, a --full resync) from being stored, routed and enrolled
+    a second time. Once retention deletes the event, the only guard left is the backfill
+    horizon: a record older than `sync.backfill_horizon_days` is stored as historical and
+    never enrolls anyone. Events are deleted by their business date (occurred_at), so a
+    retention longer than the horizon means a redelivery of a deleted event is always older
+    than the horizon, hence harmless; a retention at or under it would let the event start
+    its journey again.
+    """
+    problems = [f"'{key}' must be 0 or more, not {values[key]}"
+                for key in RETENTION_KEYS if key in values and values[key] < 0]
+    events = values.get("journeys.event_retention_days", 0)
+    horizon = values.get("sync.backfill_horizon_days", 0)
+    if events > 0 and events <= horizon:
+        problems.append(
+            f"'journeys.event_retention_days' ({events}) must be longer than "
+            f"'sync.backfill_horizon_days' ({horizon}), or 0 to keep events: a redelivered "
+            "event whose stored copy was deleted inside the horizon would start its journey "
+            "again")
+    return problems

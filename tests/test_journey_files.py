@@ -152,7 +152,8 @@ def test_maintenance_command(cli_env: dict[str, str]) -> None:
     result = blippsync(cli_env, "maintenance", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"archived": 0, "stopped_archived_sequences": 0,
-                                         "merged_customers": 0}
+                                         "merged_customers": 0, "events_deleted": 0,
+                                         "noop_runs_deleted": 0, "old_runs_deleted": 0}
 
 
 def _steps_file(path: Path, steps: int, body: str = "Hi") -> Path:

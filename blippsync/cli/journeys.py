@@ -109,17 +109,24 @@ def explain(ctx: click.Context, customer_id: str | None, event_id: str | None,
 @click.pass_context
 def maintenance(ctx: click.Context, as_json: bool) -> None:
     """Housekeeping: archive old finished enrollments, stop journeys of archived sequences,
-    move merged customers' history to the survivor."""
+    move merged customers' history to the survivor, delete old sync runs and routed trigger
+    events (the daemon's daily retention does the same)."""
     from blippsync.journeys.retention import run_maintenance
+    from blippsync.run_retention import delete_old_runs
 
     app = get_app(ctx)
-    summary = run_maintenance(app.ready_db(), app.config)
+    db = app.ready_db()
+    runs = delete_old_runs(db, app.config)
+    summary = run_maintenance(db, app.config)
     if as_json:
-        echo_json(asdict(summary))
+        echo_json({**asdict(summary), "noop_runs_deleted": runs.noop_deleted,
+                   "old_runs_deleted": runs.old_deleted})
         return
     click.echo(f"archived {summary.archived} finished enrollments; stopped "
                f"{summary.stopped_archived_sequences} enrollments of archived sequences; moved "
-               f"the history of {summary.merged_customers} merged customers")
+               f"the history of {summary.merged_customers} merged customers; deleted "
+               f"{summary.events_deleted} routed trigger events, {runs.noop_deleted} no-op "
+               f"sync runs and {runs.old_deleted} old sync runs")
 
 
 COMMANDS = [sequences, explain, maintenance]

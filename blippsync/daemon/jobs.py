@@ -20,6 +20,7 @@ from blippsync.errors import AuthError
 from blippsync.logs import log_context
 from blippsync.metrics import DaemonMetrics
 from blippsync.plugins import Plugins
+from blippsync.run_retention import delete_old_runs
 from blippsync.runner import PassFilter, import_inbox, run_journeys, run_maintenance
 from blippsync.vault.provider import refresh_if_due
 
@@ -144,14 +145,25 @@ class Jobs:
             lease_seconds=TASK_LEASE_SECONDS, work=make_due)
 
     def retention(self) -> None:
-        """Once a day across replicas: old inbox rows and heartbeats, journey archiving."""
+        """Once a day across replicas: old inbox rows and heartbeats, old sync runs and
+        routed trigger events, journey archiving."""
 
         def clean() -> None:
             days = int(self.config["daemon.retention_days"])
             notices = webhook_inbox.delete_old(self.db, days)
             daemons = heartbeat.delete_old(self.db, days)
             log.info("retention: deleted %d webhook notices, %d daemon rows", notices, daemons)
-            run_maintenance(self.db, self.config)
+            runs = delete_old_runs(self.db, self.config)
+            log.info("retention: deleted %d no-op sync runs older than %d days, %d sync runs "
+                     "older than %d days", runs.noop_deleted,
+                     self.config["sync.noop_run_retention_days"], runs.old_deleted,
+                     self.config["sync.run_retention_days"])
+            done = run_maintenance(self.db, self.config)
+            log.info("retention: deleted %d routed trigger events older than %d days; archived "
+                     "%d finished enrollments, stopped %d of archived sequences, moved the "
+                     "history of %d merged customers", done.events_deleted,
+                     self.config["journeys.event_retention_days"], done.archived,
+                     done.stopped_archived_sequences, done.merged_customers)
 
         tasks.run_once_per_period(self.db, self.owner, "retention",
                                   period_seconds=RETENTION_PERIOD_SECONDS,

@@ -96,7 +96,9 @@ def explain_event(db: Database, event_id: str) -> dict[str, Any]:
     with db.connect() as conn:
         event = conn.execute(_EVENT, {"id": key}).mappings().first()
         if event is None:
-            raise NotFoundError(f"no trigger event with id {key}")
+            raise NotFoundError(f"no trigger event with id {key} (routed events are deleted "
+                                "once older than journeys.event_retention_days; the "
+                                "customer's decisions remain: explain --customer)")
         decisions = [dict(r) for r in conn.execute(
             _DECISIONS, {"customer": None, "event": key}).mappings()]
         enrollment_ids = {str(d["enrollment_id"]) for d in decisions if d["enrollment_id"]}

@@ -306,21 +306,28 @@ def write_batch(conn: sa.Connection, target: BatchTarget, batch: Batch,
 
 def _resolve(conn: sa.Connection, params: Mapping[str, Any], batch: Batch
              ) -> tuple[bool, bool]:
-    """The resolution steps of sql/batch.sql, in order. Each is a round trip per batch, so
-    the ones about sharers and sites run only when the batch can have any: returns
+    """The resolution steps of sql/batch.sql, in order. Each is a round trip and a pass over
+    the staged rows, so a step runs only when an earlier one left it something to do (a
+    first import runs three lookups, not eleven): returns
     (some record was released, some record may share another's email)."""
     def run(step: str) -> int:
         return conn.execute(_SQL[step], params).rowcount
 
-    run("resolve_by_key")
+    keyed = run("resolve_by_key")
     aliased = run("resolve_by_alias")  # aliases include sites and sharers
     released = bool(aliased) and run("release_former_sharers") > 0
-    held = run("find_email_holders")
-    for step in ("resolve_by_email", "later_email_matches_share", "find_email_conflicts",
-                 "mark_email_conflicts"):
-        run(step)
+    held = run("find_email_holders")  # the only source of email_holder
+    by_email = held and run("resolve_by_email")
+    if by_email:
+        run("later_email_matches_share")
+    # conflict_with is only for rows resolved to a customer, and mark_email_conflicts only
+    # reads conflict_with and email_holder: a first import skips all three
+    conflicts = (keyed or aliased or by_email) and run("find_email_conflicts")
+    if conflicts or held:
+        run("mark_email_conflicts")
     joined = batch.email_repeats and run("join_shared_in_batch") > 0
-    run("find_email_conflicts_in_batch")
+    if batch.email_repeats:  # the only rows with email_seen
+        run("find_email_conflicts_in_batch")
     for step in _SITE_STEPS if batch.sites else ():
         run(step)
     return released, bool(aliased or held or joined)

@@ -121,10 +121,20 @@ def table_costs(admin_url: str, rows: int, workdir: Path) -> None:
             while chunk := fh.read(1 << 20):
                 cp.write(chunk)
 
-    def secondary_indexes(conn: psycopg.Connection, table: str) -> list[str]:
-        return [r[0] for r in conn.execute(
-            "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+    def secondary_indexes(conn: psycopg.Connection, table: str) -> list[tuple[str, str | None]]:
+        """(index, the constraint it backs, if any) of every index but the primary key."""
+        return [(r[0], r[1]) for r in conn.execute(
+            "SELECT i.relname, k.conname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+            "LEFT JOIN pg_constraint k ON k.conindid = x.indexrelid AND k.conrelid = x.indrelid "
+            "AND k.contype IN ('u', 'x') "
             "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary ORDER BY 1", (table,))]
+
+    def drop(conn: psycopg.Connection, table: str, index: str, constraint: str | None) -> None:
+        if constraint:  # and the other tables' keys that reference it
+            conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {} CASCADE").format(
+                sql.Identifier(table), sql.Identifier(constraint)))
+        else:
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(index)))
 
     def variant(table: str, label: str, setup: Callable[[psycopg.Connection], None]) -> None:
         best = float("inf")
@@ -156,9 +166,9 @@ def table_costs(admin_url: str, rows: int, workdir: Path) -> None:
         variant(table, "as it is", lambda conn: None)
         variant(table, "no triggers (foreign key checks)", lambda conn, t=table: conn.execute(
             sql.SQL("ALTER TABLE {} DISABLE TRIGGER ALL").format(sql.Identifier(t))))
-        for index in indexes[table]:
-            variant(table, f"without {index}", lambda conn, i=index: conn.execute(
-                sql.SQL("DROP INDEX {} CASCADE").format(sql.Identifier(i))))
+        for index, constraint in indexes[table]:
+            variant(table, f"without {index}",
+                    lambda conn, t=table, i=index, k=constraint: drop(conn, t, i, k))
     customers.unlink()
     events.unlink()
 

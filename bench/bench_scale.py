@@ -736,11 +736,12 @@ def measure(args: argparse.Namespace, n: int) -> Figures:
                         "SELECT count(*) FROM pg_stat_activity WHERE datname = "
                         "current_database()").fetchone()[0] - 1)
                 if args.kill and killed_at is None and time.time() > kill_at:
-                    with psycopg.connect(plain) as conn:
-                        held = {str(r[0]) for r in conn.execute(
-                            "SELECT id FROM connections WHERE lease_owner = 'bench-0'")}
                     daemons.procs[0].send_signal(signal.SIGKILL)
                     killed_at = time.time()
+                    daemons.procs[0].wait()
+                    with psycopg.connect(plain) as conn:  # what it can no longer give back
+                        held = {str(r[0]) for r in conn.execute(
+                            "SELECT id FROM connections WHERE lease_owner = 'bench-0'")}
             finished = time.time()
             # backends that lived through the phase (pools keep theirs), so an undercount
             fig.busy_db_cpu = sum(max(0.0, cpu_seconds(pid) - db_a[pid]) for pid in busy_pids

@@ -493,6 +493,26 @@ def setup(url: str, n: int, connectors: list[str], fake: ScaleFake, token_base: 
     return fleet
 
 
+def daemon_config(path: Path, url: str, fake_url: str, *, port: int, workers: int = 4,
+                  **daemon: Any) -> Path:
+    """A daemon's config.toml: the connectors pointed at the fake, the vault's key,
+    production tick and lease settings unless given."""
+    extra = "\n".join([
+        "[encryption]", f'keys = ["{KEY_A}"]',
+        "[quickbooks]", f'client_id = "{CLIENT_ID}"', f'client_secret = "{CLIENT_SECRET}"',
+        f'api_base_url = "{fake_url}"', f'token_url = "{fake_url}/oauth2/v1/tokens/bearer"',
+        f'revoke_url = "{fake_url}/v2/oauth2/tokens/revoke"',
+        "[jobber]", f'client_id = "{CLIENT_ID}"', f'client_secret = "{CLIENT_SECRET}"',
+        f'graphql_url = "{fake_url}/api/graphql"', f'token_url = "{fake_url}/api/oauth/token"'])
+    settings = {"tick_seconds": 2.0, "journey_interval_seconds": 5.0,
+                "shutdown_grace_seconds": 10.0, "retry_seconds": 60, **daemon}
+    config = support.write_config(path, url, fake_url, port=port, extra=extra,
+                                  workers=workers, **settings)
+    text = config.read_text().replace('level = "INFO"', 'level = "WARNING"')
+    config.write_text(text.replace("pool_size = 4", f"pool_size = {workers + 2}"))
+    return config
+
+
 class Daemons:
     """D daemon processes: `blippsync run` (the loopback connector, a test plugin, needs
     the test suite's launcher, which runs the same Daemon)."""
@@ -503,23 +523,12 @@ class Daemons:
         self.ports: list[int] = []
         env = {k: v for k, v in os.environ.items() if not k.startswith("BLIPPSYNC_")}
         env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
-        base = fake.url
-        extra = "\n".join([
-            "[encryption]", f'keys = ["{KEY_A}"]',
-            "[quickbooks]", f'client_id = "{CLIENT_ID}"', f'client_secret = "{CLIENT_SECRET}"',
-            f'api_base_url = "{base}"', f'token_url = "{base}/oauth2/v1/tokens/bearer"',
-            f'revoke_url = "{base}/v2/oauth2/tokens/revoke"',
-            "[jobber]", f'client_id = "{CLIENT_ID}"', f'client_secret = "{CLIENT_SECRET}"',
-            f'graphql_url = "{base}/api/graphql"', f'token_url = "{base}/api/oauth/token"'])
         for d in range(count):
             port = support.free_port()
-            config = support.write_config(
-                tmp / f"d{d}.toml", url, base, port=port, id=f"bench-{d}", extra=extra,
-                workers=workers, sync_interval_seconds=int(interval), tick_seconds=2.0,
-                journey_interval_seconds=5.0, lease_seconds=lease_seconds,
-                shutdown_grace_seconds=10.0, retry_seconds=60)
-            text = config.read_text().replace('level = "INFO"', 'level = "WARNING"')
-            config.write_text(text.replace("pool_size = 4", f"pool_size = {workers + 2}"))
+            config = daemon_config(tmp / f"d{d}.toml", url, fake.url, port=port,
+                                   id=f"bench-{d}", workers=workers,
+                                   sync_interval_seconds=int(interval),
+                                   lease_seconds=lease_seconds)
             command = ([str(ROOT / "tests" / "test_daemon_support.py"), str(config)]
                        if "loopback" in connectors else
                        ["-m", "blippsync", "--config", str(config), "run"])

@@ -378,6 +378,7 @@ class Figures:
     customers: int = 0                # stored in the end (N × ITEMS_PER_ACCOUNT when all ran)
     events: int = 0
     lag: list[float] = field(default_factory=list)
+    pass_seconds: list[float] = field(default_factory=list)
     starved: int = 0
     overlapping: int = 0
     budgets: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> max/min, in flight
@@ -661,6 +662,7 @@ def analyse(fig: Figures, runs: dict[str, list[Run]], due: dict[str, float],
         fig.passes += len(mine)
         fig.failed += sum(1 for r in mine if r[2] == "failed")
         expected = first_due
+        fig.pass_seconds += [end - begin for begin, end, _ in mine if end is not None]
         for begin, end, _status in mine:
             if begin > finished:
                 break
@@ -731,6 +733,7 @@ def measure(args: argparse.Namespace, n: int) -> Figures:
             cpu_a = daemons.cpu()
             busy_pids = backend_pids(plain)
             db_a = {pid: cpu_seconds(pid) for pid in busy_pids}
+            db_seen = dict(db_a)
             end = started + args.duration
             # half way, or early enough for the leases to expire within the phase
             kill_at = started + max(5.0, min(args.duration / 2,
@@ -741,9 +744,12 @@ def measure(args: argparse.Namespace, n: int) -> Figures:
             while time.time() < end:
                 time.sleep(1.0)
                 with psycopg.connect(plain) as conn:
-                    peak = max(peak, conn.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                        "current_database()").fetchone()[0] - 1)
+                    sessions = [r[0] for r in conn.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid()")]
+                peak = max(peak, len(sessions))
+                for pid in sessions:  # pools open and close sessions: sample them all
+                    db_seen[pid] = cpu_seconds(pid) or db_seen.get(pid, 0.0)
                 if args.kill and killed_at is None and time.time() > kill_at:
                     daemons.procs[0].send_signal(signal.SIGKILL)
                     killed_at = time.time()
@@ -752,9 +758,12 @@ def measure(args: argparse.Namespace, n: int) -> Figures:
                         held = {str(r[0]) for r in conn.execute(
                             "SELECT id FROM connections WHERE lease_owner = 'bench-0'")}
             finished = time.time()
-            # backends that lived through the phase (pools keep theirs), so an undercount
-            fig.busy_db_cpu = sum(max(0.0, cpu_seconds(pid) - db_a[pid]) for pid in busy_pids
-                                  if pid in set(backend_pids(plain)))
+            for pid in backend_pids(plain):
+                db_seen[pid] = cpu_seconds(pid) or db_seen.get(pid, 0.0)
+            # every backend seen once a second (one living less than that is missed): a
+            # slight undercount
+            fig.busy_db_cpu = sum(max(0.0, cpu - db_a.get(pid, 0.0))
+                                  for pid, cpu in db_seen.items())
             fig.active_cpu_pct = 100 * statistics.mean(
                 b - a for a, b in zip(cpu_a, daemons.cpu(), strict=True)) / (finished - started)
             fig.db_connections = peak
@@ -784,7 +793,7 @@ def report(figures: list[Figures], args: argparse.Namespace) -> None:
           f" lease {args.lease_seconds} s; tick 2 s; active phase {args.duration:.0f} s; "
           f"{ITEMS_PER_ACCOUNT} customers per company/account")
     header = ("N", "connectors", "D×workers", "interval s", "setup s", "passes", "failed",
-              "lag p50 s", "p99 s", "max s", "starved", "overlaps",
+              "lag p50 s", "p99 s", "max s", "starved", "overlaps", "pass s p50 (p99)",
               f"QBO max req/min/company (limit {QBO_PER_MINUTE})",
               f"QBO max in flight/company (limit {QBO_IN_FLIGHT})",
               "Jobber max req/min/account", "Jobber max in flight/account",
@@ -805,7 +814,9 @@ def report(figures: list[Figures], args: argparse.Namespace) -> None:
             f"{f.n:,}", f.connectors, f"{f.daemons}×{f.workers}", f"{f.interval:.0f}",
             f"{f.setup_seconds:.1f}", f"{f.passes:,}", str(f.failed),
             f"{pct(f.lag, 0.5):.1f}", f"{pct(f.lag, 0.99):.1f}", f"{max(f.lag, default=0):.1f}",
-            str(f.starved), str(f.overlapping), str(qbo[0]), str(qbo[1]), str(jobber[0]),
+            str(f.starved), str(f.overlapping),
+            f"{pct(f.pass_seconds, 0.5):.2f} ({pct(f.pass_seconds, 0.99):.2f})",
+            str(qbo[0]), str(qbo[1]), str(jobber[0]),
             str(jobber[1]), f"{f.requests:,}", f"{f.customers:,} ({f.events:,})",
             f"{f.refreshes} ({f.refused_refreshes})",
             str(f.unauthorized), str(f.not_connected),

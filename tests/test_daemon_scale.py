@@ -9,6 +9,10 @@ every time, and no connection may ever have two passes at once.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,3 +119,43 @@ def test_reconciliation_spreads_connections_over_one_interval(tmp_path: Path, da
     assert all(0 <= float(w) <= 600 for w in waits.values())
     early = sum(1 for w in waits.values() if w < 300)
     assert 60 < early < 140  # uniform over the interval, not one instant
+
+
+def _bench_scale():  # type: ignore[no-untyped-def]
+    path = Path(__file__).resolve().parent.parent / "bench" / "bench_scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_scale"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_fleet_syncs_with_the_real_connectors(tmp_path: Path, database_url: str) -> None:
+    """bench/bench_scale.py's set-up and fake, end to end with `blippsync run-once`: every
+    QuickBooks and Jobber connection decrypts its tokens, refreshes the expired access
+    token at the fake, and stores its customers; the fake counts each company apart."""
+    bench = _bench_scale()
+    plain = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with bench.ScaleFake(latency=0.0) as fake:
+        fleet = bench.setup(plain, 6, ["quickbooks", "jobber"], fake, time.time() - 1, 0.0)
+        assert sorted(kind for kind, _ in fleet.kinds.values()) == ["jobber"] * 3 + \
+            ["quickbooks"] * 3
+        with psycopg.connect(plain) as conn:
+            conn.execute("UPDATE connections SET next_sync_at = now() "
+                         "WHERE connector IN ('quickbooks', 'jobber')")
+        config = bench.daemon_config(tmp_path / "c.toml", database_url, fake.url, port=0)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BLIPPSYNC_")}
+        out = subprocess.run([sys.executable, "-m", "blippsync", "--config", str(config),
+                              "run-once", "--json"], capture_output=True, text=True, env=env,
+                             timeout=120, cwd=tmp_path)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        with psycopg.connect(plain) as conn:
+            customers = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
+            runs = conn.execute("SELECT count(*) FROM sync_runs WHERE status = 'succeeded' "
+                                "AND connection_id IS NOT NULL").fetchone()[0]
+        assert customers == 6 * bench.ITEMS_PER_ACCOUNT
+        assert runs == 6
+        assert (fake.refreshes, fake.refused_refreshes) == (6, 0)  # all were expired
+        assert {k.split(":")[0] for k in fake.max_in_flight} == {"qbo", "jobber"}
+        assert len(fake.max_in_flight) == 6

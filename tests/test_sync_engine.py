@@ -194,6 +194,24 @@ def test_known_customer_taking_anothers_email_is_a_conflict_not_an_overwrite(
     assert [tuple(c) for c in conflict] == [("b", "conflict", "email", "ann@x.test")]
 
 
+def test_two_known_customers_taking_one_new_email_in_one_batch_do_not_both_get_it(
+        db, config, business, tiny) -> None:
+    """Nobody holds the address yet, so only the batch itself can see the clash: the first
+    record of the batch takes it, the second keeps its own and the clash is recorded."""
+    _sync(db, config, business, tiny, [CustomerRecord("a", name="Ann", email="ann@x.test"),
+                                       CustomerRecord("b", name="Bea", email="bea@x.test"),
+                                       Checkpoint({"position": 1})])
+    summary = _sync(db, config, business, tiny, [
+        CustomerRecord("a", name="Ann", email="office@x.test"),
+        CustomerRecord("b", name="Bea", email="Office@x.test"), Checkpoint({"position": 2})],
+        full=True)
+    rows = _rows(db, "SELECT external_id, email FROM customers ORDER BY external_id")
+    assert [tuple(r) for r in rows] == [("a", "office@x.test"), ("b", "bea@x.test")]
+    assert summary.counts.conflicts == 1
+    conflict = _rows(db, "SELECT external_id, kind, value FROM identity_conflicts")
+    assert [tuple(c) for c in conflict] == [("b", "conflict", "office@x.test")]
+
+
 def test_backfill_guard_marks_old_events_historical(db, config, business, tiny) -> None:
     records = [CustomerRecord("c1", name="Old"),
                EventRecord("job_completed", "tiny:job:old", "c1", NOW - timedelta(days=40)),

@@ -242,7 +242,8 @@ def _sequence(db: Database, business_id: Any) -> None:
 
 
 @pytest.mark.slow
-def test_two_daemons_share_one_database_for_a_minute(tmp_path, database_url, db, remote) -> None:
+def test_two_daemons_share_one_database_for_half_a_minute(tmp_path, database_url, db,
+                                                          remote) -> None:
     accounts = [f"acct-{n}" for n in range(6)]
     for account in accounts:
         connection = _connection(db, account, page_size=10)
@@ -255,7 +256,7 @@ def test_two_daemons_share_one_database_for_a_minute(tmp_path, database_url, db,
     rng = random.Random(7)
     sent_bodies: list[bytes] = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 30  # five lease periods of steady traffic
         for n in itertools.count():
             if time.monotonic() > deadline:
                 break
@@ -286,7 +287,7 @@ def test_two_daemons_share_one_database_for_a_minute(tmp_path, database_url, db,
     finally:
         for replica in replicas:
             replica.stop()
-    assert total > 60  # a minute of steady traffic even on a loaded machine
+    assert total > 30  # half a minute of steady traffic even on a loaded machine
     assert _scalar(db, "SELECT count(*) FROM customers") == total
     assert _scalar(db, "SELECT count(*) FROM trigger_events") == total
     # every event routed once: routed, one decision each, one enrollment per customer

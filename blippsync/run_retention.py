@@ -23,8 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from blippsync.config import Config
 from blippsync.database import Database
-from blippsync.errors import ConfigError
-from blippsync.settings import retention_problems
+from blippsync.retention_sweeps import check_retention_settings, mark_swept, swept_until
 from blippsync.sqlfiles import load
 
 CHUNK_ROWS = 5000
@@ -39,13 +38,6 @@ class RunRetention:
     old_deleted: int = 0    # any finished run past sync.run_retention_days
 
 
-def check_retention_settings(config: Config) -> None:
-    """Refuse settings that would delete what must stay (see settings.retention_problems);
-    load_config refuses them too, this guards a Config built another way."""
-    if problems := retention_problems(config.values):
-        raise ConfigError("; ".join(problems))
-
-
 def delete_old_runs(db: Database, config: Config, *, now: datetime | None = None,
                     chunk_rows: int = CHUNK_ROWS) -> RunRetention:
     check_retention_settings(config)
@@ -55,11 +47,11 @@ def delete_old_runs(db: Database, config: Config, *, now: datetime | None = None
     if noop_days > 0:
         cutoff = at - timedelta(days=noop_days)
         with db.connect() as conn:
-            since = conn.execute(_SQL["swept_until"], {"name": NOOP_SWEEP}).scalar()
+            since = swept_until(conn, NOOP_SWEEP)
         noop = _sweep(db, cutoff, noop_only=True, chunk_rows=chunk_rows,
                       start=(since, _START[1]) if since else _START)
         with db.begin() as conn:
-            conn.execute(_SQL["mark_swept"], {"name": NOOP_SWEEP, "until": cutoff})
+            mark_swept(conn, NOOP_SWEEP, cutoff)
     keep_days = int(config["sync.run_retention_days"])
     if keep_days > 0:
         old = _sweep(db, at - timedelta(days=keep_days), noop_only=False,

@@ -18,9 +18,8 @@ import sqlalchemy as sa
 from blippsync.config import Config
 from blippsync.customers import merge_customer_history
 from blippsync.database import Database
-from blippsync.errors import ConfigError
 from blippsync.journeys import queries as q
-from blippsync.settings import retention_problems
+from blippsync.retention_sweeps import check_retention_settings, mark_swept, swept_until
 
 ARCHIVE_CHUNK_ROWS = 5000
 
@@ -60,13 +59,6 @@ _DELETE_EVENTS = sa.text("""
 _NEXT_EVENT = sa.text("""
     SELECT min(created_at) FROM public.trigger_events WHERE created_at >= :since
       AND created_at < :before
-""")
-_SWEPT_UNTIL = sa.text("SELECT swept_until FROM blippsync.retention_sweeps WHERE name = :name")
-_MARK_SWEPT = sa.text("""
-    INSERT INTO blippsync.retention_sweeps (name, swept_until) VALUES (:name, :until)
-    ON CONFLICT (name) DO UPDATE
-    SET swept_until = greatest(blippsync.retention_sweeps.swept_until, excluded.swept_until),
-        updated_at = now()
 """)
 EVENT_SWEEP = "trigger_events"
 EVENT_WINDOW = timedelta(hours=1)
@@ -127,14 +119,13 @@ def delete_old_events(db: Database, config: Config, *, now: datetime | None = No
     day's sweep reads about a day of events whatever the table holds. A window is looked at
     once: an event still pending then, or stored long before it happened, is kept.
     """
-    if problems := retention_problems(config.values):
-        raise ConfigError("; ".join(problems))
+    check_retention_settings(config)
     days = int(config["journeys.event_retention_days"])
     if days <= 0:
         return 0
     before = (now or datetime.now(UTC)) - timedelta(days=days)
     with db.begin() as conn:
-        since = conn.execute(_SWEPT_UNTIL, {"name": EVENT_SWEEP}).scalar()
+        since = swept_until(conn, EVENT_SWEEP)
     floor, deleted = since or datetime.min.replace(tzinfo=UTC), 0
     while True:
         if since is None:  # the first sweep, or an empty window: on to the next stored event
@@ -148,6 +139,6 @@ def delete_old_events(db: Database, config: Config, *, now: datetime | None = No
         with db.begin() as conn:
             row = conn.execute(_DELETE_EVENTS, {"since": since, "until": until,
                                                 "before": before}).one()
-            conn.execute(_MARK_SWEPT, {"name": EVENT_SWEEP, "until": until})
+            mark_swept(conn, EVENT_SWEEP, until)
         deleted += row.deleted
         floor, since = until, (until if row.seen else None)

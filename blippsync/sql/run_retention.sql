@@ -44,12 +44,3 @@ WITH batch AS (
 )
 SELECT (SELECT count(*) FROM batch) AS scanned, (SELECT count(*) FROM gone) AS deleted,
        (SELECT started_at FROM last) AS last_at, (SELECT id FROM last) AS last_id
-
--- name: swept_until
-SELECT swept_until FROM blippsync.retention_sweeps WHERE name = :name
-
--- name: mark_swept
-INSERT INTO blippsync.retention_sweeps (name, swept_until) VALUES (:name, :until)
-ON CONFLICT (name) DO UPDATE
-SET swept_until = greatest(blippsync.retention_sweeps.swept_until, excluded.swept_until),
-    updated_at = now()
